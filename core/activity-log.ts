@@ -1,0 +1,66 @@
+/**
+ * Activity log: one line per relay event, in the spirit of Postfix's mail
+ * log, written to `<data-dir>/logs/activity.log` and optionally to a
+ * second stream (the terminal when running `serve`).
+ *
+ * Line format: `<ISO-8601 time> <EVENT> key=value key="quoted value"`.
+ * A value is quoted (JSON string syntax) when it holds a space, a quote, an
+ * `=` or a control character, so CR/LF from a peer can never forge a line.
+ *
+ * Secrets never reach this file because no event carries one; the
+ * settings code passes only "set"/"not set" for passwords.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Writable } from 'node:stream';
+import type { EventBus, RelayEvent, EventFieldValue } from './events.ts';
+
+const BARE_VALUE = /^[^\s"=\\\x00-\x1f\x7f]+$/;
+
+export function formatField(key: string, value: EventFieldValue): string {
+  const text = String(value);
+  if (BARE_VALUE.test(text)) return `${key}=${text}`;
+  return `${key}=${JSON.stringify(text)}`;
+}
+
+export function formatEvent(record: RelayEvent): string {
+  const parts = [new Date(record.time).toISOString(), record.event];
+  for (const [key, value] of Object.entries(record.fields)) {
+    if (value === undefined) continue;
+    parts.push(formatField(key, value));
+  }
+  return parts.join(' ');
+}
+
+export interface ActivityLogOptions {
+  readonly logDir: string;
+  /** Extra copy of every line, e.g. process.stdout for `serve`. */
+  readonly echo?: Writable | undefined;
+}
+
+/** Writes every event of the bus to the log file (and the echo stream). */
+export class ActivityLog {
+  readonly #file: fs.WriteStream;
+  readonly #echo: Writable | undefined;
+  readonly #unsubscribe: () => void;
+  readonly filePath: string;
+
+  constructor(bus: EventBus, options: ActivityLogOptions) {
+    fs.mkdirSync(options.logDir, { recursive: true });
+    this.filePath = path.join(options.logDir, 'activity.log');
+    this.#file = fs.createWriteStream(this.filePath, { flags: 'a' });
+    this.#echo = options.echo;
+    this.#unsubscribe = bus.subscribe((record) => this.#write(record));
+  }
+
+  #write(record: RelayEvent): void {
+    const line = formatEvent(record) + '\n';
+    this.#file.write(line);
+    this.#echo?.write(line);
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    await new Promise<void>((resolve) => this.#file.end(resolve));
+  }
+}

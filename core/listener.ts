@@ -1,0 +1,274 @@
+/**
+ * Listener: the SMTP server the office's devices send to (smtp-server).
+ *
+ * Accepts mail from allowed networks, or from devices that authenticated
+ * with AUTH PLAIN or LOGIN, and stores each message in the spool before
+ * answering 250. Everything else gets a reply that says why:
+ *   550 5.7.1  a recipient from a client outside the allowed networks
+ *              that has not authenticated (nothing is stored);
+ *   552 5.3.4  a message over the size limit (advertised in EHLO);
+ *   452 4.3.1  the message could not be written to disk;
+ *   535 5.7.8  wrong device credentials.
+ * Upstream trouble never shows here: the device only ever talks to the
+ * local queue.
+ *
+ * Logs QUEUED, REJECTED and AUTH_FAILED.
+ */
+import { SMTPServer } from 'smtp-server';
+import type {
+  SMTPServerAddress,
+  SMTPServerAuthentication,
+  SMTPServerDataStream,
+  SMTPServerOptions,
+  SMTPServerSession,
+} from 'smtp-server';
+import { SMTPConnection as ServerConnection } from 'smtp-server/lib/smtp-connection';
+import type { Settings } from './settings.ts';
+import type { AllowedNetworks } from './networks.ts';
+import type { TlsCertificate } from './tls-certificate.ts';
+import type { Spool } from './spool.ts';
+import { newQueueId } from './spool.ts';
+import type { EventBus } from './events.ts';
+import type { QueueRecord } from './queue-record.ts';
+import { SmtpReplyError } from './errors.ts';
+import { buildReceivedHeader } from './received-header.ts';
+import { authenticateDevice } from './device-auth.ts';
+
+const MEGABYTE = 1024 * 1024;
+// Devices that stall mid-session hold a slot; five minutes is RFC 5321
+// section 4.5.3.2's shortest server timeout.
+const SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
+// How long close() waits for open sessions before cutting them off.
+const CLOSE_TIMEOUT_MS = 10 * 1000;
+const ENHANCED_CODE_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
+
+patchEnhancedStatusCodes();
+
+/**
+ * smtp-server 3.21 adds an enhanced status code to a handler's error reply
+ * from the reply code alone (550 becomes 5.1.1, 452 becomes 4.2.2), which
+ * is wrong for a relay denial (5.7.1) or a full disk (4.3.1). Our errors
+ * start their message with the right code, so the default is skipped for
+ * them.
+ * NOTE: this wraps smtp-server's SMTPConnection.send; check it on upgrades.
+ */
+function patchEnhancedStatusCodes(): void {
+  type Send = (code: number, data: unknown, context?: unknown) => void;
+  const prototype = ServerConnection.prototype as unknown as { send: Send; relayPatched?: boolean };
+  if (prototype.relayPatched) return;
+  const originalSend = prototype.send;
+  prototype.send = function send(this: unknown, code: number, data: unknown, context?: unknown) {
+    if (context === undefined && typeof data === 'string' && ENHANCED_CODE_PREFIX.test(data)) {
+      return originalSend.call(this, code, data, false);
+    }
+    return originalSend.call(this, code, data, context);
+  };
+  prototype.relayPatched = true;
+}
+
+export interface ListenerOptions {
+  readonly settings: Settings;
+  readonly networks: AllowedNetworks;
+  readonly certificate: TlsCertificate;
+  readonly spool: Spool;
+  readonly bus: EventBus;
+  readonly now: () => number;
+  /** Called once a message is on disk, to schedule its delivery. */
+  readonly onQueued: (record: QueueRecord) => void;
+}
+
+export class Listener {
+  readonly #options: ListenerOptions;
+  readonly #server: SMTPServer;
+  #address: { host: string; port: number } | null = null;
+
+  constructor(options: ListenerOptions) {
+    this.#options = options;
+    this.#server = new SMTPServer(this.#serverOptions());
+    this.#server.on('error', (error: Error) => {
+      options.bus.emit('ERROR', { what: 'listener', error: error.message });
+    });
+  }
+
+  #serverOptions(): SMTPServerOptions {
+    const { settings, certificate } = this.#options;
+    const hasUsers = settings.deviceUsers.length > 0;
+    const legacyTls = settings.tlsMinVersion === 'TLSv1' || settings.tlsMinVersion === 'TLSv1.1';
+
+    return {
+      name: settings.hostname,
+      banner: 'Smarthost Relay ready',
+      size: Math.floor(settings.maxMessageSizeMb * MEGABYTE),
+      key: certificate.key,
+      cert: certificate.cert,
+      minVersion: settings.tlsMinVersion,
+      // OpenSSL 3 refuses TLS 1.0/1.1 at its default security level, so a
+      // listener opened for legacy devices has to lower it.
+      ...(legacyTls ? { ciphers: 'DEFAULT:@SECLEVEL=0' } : {}),
+      authMethods: ['PLAIN', 'LOGIN'],
+      authOptional: true,
+      allowInsecureAuth: settings.allowPlaintextAuth,
+      disabledCommands: hasUsers ? [] : ['AUTH'],
+      hideDSN: true,
+      disableReverseLookup: true,
+      socketTimeout: SOCKET_TIMEOUT_MS,
+      closeTimeout: CLOSE_TIMEOUT_MS,
+      logger: false,
+      onAuth: (auth, session, callback) => {
+        this.#authenticate(auth, session).then(
+          (user) => callback(null, { user }),
+          (error: Error) => callback(error),
+        );
+      },
+      onRcptTo: (address, session, callback) => {
+        callback(this.#checkRelay(address, session) ?? undefined);
+      },
+      onData: (stream, session, callback) => {
+        this.#store(stream, session).then(
+          () => callback(null, `2.0.0 Ok: queued as ${this.#lastId(session)}`),
+          (error: Error) => callback(error),
+        );
+      },
+    };
+  }
+
+  async #authenticate(
+    auth: SMTPServerAuthentication,
+    session: SMTPServerSession,
+  ): Promise<string> {
+    const username = auth.username ?? '';
+    const ok = await authenticateDevice(
+      this.#options.settings.deviceUsers,
+      username,
+      auth.password ?? '',
+    );
+    if (ok) return username;
+
+    this.#options.bus.emit('AUTH_FAILED', {
+      client: session.remoteAddress,
+      user: username,
+      method: auth.method,
+    });
+    const error = new SmtpReplyError(
+      'ERELAY_DENIED',
+      535,
+      '5.7.8',
+      'Authentication failed: the user name or password is wrong',
+    );
+    return Promise.reject(error);
+  }
+
+  #checkRelay(address: SMTPServerAddress, session: SMTPServerSession): Error | null {
+    if (session.user || this.#options.networks.contains(session.remoteAddress)) return null;
+
+    this.#options.bus.emit('REJECTED', {
+      client: session.remoteAddress,
+      from: `<${session.envelope.mailFrom ? session.envelope.mailFrom.address : ''}>`,
+      to: `<${address.address}>`,
+      reason: 'relay denied',
+    });
+    return new SmtpReplyError(
+      'ERELAY_DENIED',
+      550,
+      '5.7.1',
+      `Relaying denied: ${session.remoteAddress} is not in the allowed networks and has not authenticated`,
+    );
+  }
+
+  #lastId(session: SMTPServerSession): string {
+    return (session as SMTPServerSession & { relayQueueId?: string }).relayQueueId ?? '';
+  }
+
+  async #store(stream: SMTPServerDataStream, session: SMTPServerSession): Promise<void> {
+    const { spool, bus, now, settings } = this.#options;
+    const receivedAt = now();
+    const id = newQueueId(receivedAt);
+    const from = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+    const recipients = session.envelope.rcptTo.map((rcpt) => rcpt.address);
+    const prefix = buildReceivedHeader({
+      helo: session.hostNameAppearsAs || 'unknown',
+      clientAddress: session.remoteAddress,
+      byHost: settings.hostname,
+      id,
+      tls: session.secure,
+      authenticated: Boolean(session.user),
+      recipients,
+      date: new Date(receivedAt),
+    });
+
+    const limit = Math.floor(settings.maxMessageSizeMb * MEGABYTE);
+    const { record } = await spool.accept(
+      {
+        version: 1,
+        id,
+        from,
+        recipients: recipients.map((address) => ({ address, status: 'pending', reply: null })),
+        receivedAt,
+        client: {
+          address: session.remoteAddress,
+          helo: session.hostNameAppearsAs || '',
+          user: typeof session.user === 'string' ? session.user : null,
+        },
+        dsn: false,
+        state: 'queued',
+        attempts: 0,
+        lastReply: null,
+        lastAttemptAt: null,
+        nextAttemptAt: receivedAt,
+      },
+      prefix,
+      checkedBody(stream, limit),
+    );
+
+    (session as SMTPServerSession & { relayQueueId?: string }).relayQueueId = id;
+    bus.emit('QUEUED', {
+      id,
+      from: `<${from}>`,
+      to: recipients.map((address) => `<${address}>`).join(','),
+      size: record.size,
+      client: session.remoteAddress,
+      user: typeof session.user === 'string' ? session.user : undefined,
+    });
+    this.#options.onQueued(record);
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    const { host, port } = this.#options.settings.listen;
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: Error): void => reject(error);
+      this.#server.server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.server.off('error', onError);
+        resolve();
+      });
+    });
+    const address = this.#server.server.address();
+    if (address === null || typeof address === 'string') throw new Error('listener has no TCP address');
+    this.#address = { host: address.address, port: address.port };
+    return this.#address;
+  }
+
+  get address(): { host: string; port: number } | null {
+    return this.#address;
+  }
+
+  /** Stops accepting sessions; open sessions get CLOSE_TIMEOUT_MS to finish. */
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+/**
+ * Passes the DATA stream through, stopping with 552 5.3.4 as soon as the
+ * size limit is crossed so an oversized message is never stored.
+ */
+async function* checkedBody(stream: SMTPServerDataStream, limit: number): AsyncGenerator<Buffer> {
+  const tooBig = (): SmtpReplyError =>
+    new SmtpReplyError('ETOO_LARGE', 552, '5.3.4', `Message too big: the limit is ${limit} bytes`);
+
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    if (stream.sizeExceeded) throw tooBig();
+    yield chunk;
+  }
+  if (stream.sizeExceeded) throw tooBig();
+}

@@ -1,0 +1,461 @@
+/**
+ * Relay settings: one table declares every setting with its command-line
+ * flag, unit, default and allowed range. The `serve` command's options and
+ * `--help`, the settings file's validation and the error messages are all
+ * made from this table, so they cannot drift apart.
+ *
+ * Precedence: built-in defaults, then `<data-dir>/settings.json`, then
+ * command-line flags.
+ *
+ * Throws SettingsError naming the flag (or the settings-file key), the
+ * value and the allowed range.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import ipaddr from 'ipaddr.js';
+import { SettingsError } from './errors.ts';
+
+export type Security = 'starttls' | 'tls' | 'none';
+export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface DeviceUser {
+  readonly username: string;
+  /** `scrypt$<salt hex>$<key hex>`, made by `serve --hash-password`. */
+  readonly passwordHash: string;
+}
+
+export interface Settings {
+  readonly listen: HostPort;
+  readonly allow: readonly string[];
+  readonly defaultAllow: boolean;
+  readonly maxMessageSizeMb: number;
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly tlsMinVersion: TlsVersion;
+  readonly allowPlaintextAuth: boolean;
+  readonly deviceUsers: readonly DeviceUser[];
+  readonly hostname: string;
+  readonly smarthost: HostPort | null;
+  readonly security: Security;
+  readonly user: string | null;
+  readonly tlsVerify: boolean;
+  readonly smarthostCa: string | null;
+  readonly maxConnections: number;
+  readonly maxMessagesPerConnection: number;
+  readonly idleTimeoutSeconds: number;
+  readonly retryInitialSeconds: number;
+  readonly retryMaxSeconds: number;
+  readonly queueLifetimeHours: number;
+}
+
+type Kind =
+  | { type: 'integer'; min: number; max: number }
+  | { type: 'number'; min: number; max: number }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'boolean' }
+  | { type: 'string'; nullable: boolean }
+  | { type: 'hostport'; nullable: boolean }
+  | { type: 'cidr-list' }
+  | { type: 'device-users' };
+
+export interface SettingSpec {
+  readonly key: keyof Settings;
+  /** Command-line flag without the leading dashes; null if file-only. */
+  readonly flag: string | null;
+  /** Placeholder shown in `--help`, e.g. `N` or `SECONDS`. */
+  readonly argument: string | null;
+  readonly kind: Kind;
+  readonly description: string;
+}
+
+// The default port is not 25 because binding below 1024 needs root on
+// Linux and macOS; devices are configured with the relay's port anyway.
+export const DEFAULT_LISTEN_PORT = 2525;
+
+export const DEFAULT_SETTINGS: Settings = {
+  listen: { host: '0.0.0.0', port: DEFAULT_LISTEN_PORT },
+  allow: [],
+  defaultAllow: true,
+  maxMessageSizeMb: 25,
+  tlsCert: null,
+  tlsKey: null,
+  tlsMinVersion: 'TLSv1.2',
+  allowPlaintextAuth: false,
+  deviceUsers: [],
+  hostname: os.hostname(),
+  smarthost: null,
+  security: 'starttls',
+  user: null,
+  tlsVerify: true,
+  smarthostCa: null,
+  maxConnections: 3,
+  maxMessagesPerConnection: 20,
+  // Postfix keeps an idle cached connection for 2 s; a little longer
+  // catches the next scan of a batch without holding a slot for long.
+  idleTimeoutSeconds: 5,
+  retryInitialSeconds: 60,
+  retryMaxSeconds: 3600,
+  // RFC 5321 section 4.5.4.1: give up after at least 4-5 days; most ISPs
+  // and Postfix's own bounce_queue_lifetime keep far less for relays.
+  queueLifetimeHours: 48,
+};
+
+export const SETTING_SPECS: readonly SettingSpec[] = [
+  {
+    key: 'listen',
+    flag: 'listen',
+    argument: 'HOST:PORT',
+    kind: { type: 'hostport', nullable: false },
+    description: 'address and port the devices send to',
+  },
+  {
+    key: 'allow',
+    flag: 'allow',
+    argument: 'CIDR',
+    kind: { type: 'cidr-list' },
+    description:
+      'network allowed to relay without AUTH, e.g. 192.168.1.0/24 (repeatable)',
+  },
+  {
+    key: 'defaultAllow',
+    flag: 'default-allow',
+    argument: null,
+    kind: { type: 'boolean' },
+    description:
+      "don't allow loopback and the subnets of this machine's own interfaces by default (settings key defaultAllow)",
+  },
+  {
+    key: 'maxMessageSizeMb',
+    flag: 'max-message-size',
+    argument: 'MB',
+    kind: { type: 'number', min: 0.001, max: 150 },
+    description: 'largest message accepted, in megabytes (advertised in EHLO)',
+  },
+  {
+    key: 'tlsCert',
+    flag: 'tls-cert',
+    argument: 'FILE',
+    kind: { type: 'string', nullable: true },
+    description:
+      'PEM certificate for STARTTLS (a self-signed one is generated in the data dir if unset)',
+  },
+  {
+    key: 'tlsKey',
+    flag: 'tls-key',
+    argument: 'FILE',
+    kind: { type: 'string', nullable: true },
+    description: 'PEM private key for --tls-cert',
+  },
+  {
+    key: 'tlsMinVersion',
+    flag: 'tls-min-version',
+    argument: 'VERSION',
+    kind: { type: 'enum', values: ['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3'] },
+    description: 'oldest TLS version devices may use (TLSv1 for legacy scanners)',
+  },
+  {
+    key: 'allowPlaintextAuth',
+    flag: 'allow-plaintext-auth',
+    argument: null,
+    kind: { type: 'boolean' },
+    description: 'let devices AUTH without STARTTLS (old devices only)',
+  },
+  {
+    key: 'deviceUsers',
+    flag: null,
+    argument: null,
+    kind: { type: 'device-users' },
+    description: 'device accounts for SMTP AUTH (settings file only)',
+  },
+  {
+    key: 'hostname',
+    flag: 'hostname',
+    argument: 'NAME',
+    kind: { type: 'string', nullable: false },
+    description: 'name used in the greeting, EHLO and Received: header',
+  },
+  {
+    key: 'smarthost',
+    flag: 'smarthost',
+    argument: 'HOST:PORT',
+    kind: { type: 'hostport', nullable: true },
+    description: 'smart host to forward to (mail is held until one is set)',
+  },
+  {
+    key: 'security',
+    flag: 'security',
+    argument: 'MODE',
+    kind: { type: 'enum', values: ['starttls', 'tls', 'none'] },
+    description:
+      'connection security to the smart host: starttls (port 587), tls (implicit, port 465) or none',
+  },
+  {
+    key: 'user',
+    flag: 'user',
+    argument: 'NAME',
+    kind: { type: 'string', nullable: true },
+    description:
+      'smart-host user name; the password comes from SMARTHOST_PASSWORD or --password-file',
+  },
+  {
+    key: 'tlsVerify',
+    flag: 'tls-verify',
+    argument: null,
+    kind: { type: 'boolean' },
+    description:
+      "don't check the smart host's TLS certificate (settings key tlsVerify; checked by default)",
+  },
+  {
+    key: 'smarthostCa',
+    flag: 'smarthost-ca',
+    argument: 'FILE',
+    kind: { type: 'string', nullable: true },
+    description: "PEM CA certificate to trust for the smart host's certificate",
+  },
+  {
+    key: 'maxConnections',
+    flag: 'max-connections',
+    argument: 'N',
+    kind: { type: 'integer', min: 1, max: 20 },
+    description: 'most connections open to the smart host at once',
+  },
+  {
+    key: 'maxMessagesPerConnection',
+    flag: 'max-messages-per-connection',
+    argument: 'N',
+    kind: { type: 'integer', min: 1, max: 10_000 },
+    description: 'messages sent on one connection before QUIT and a new one',
+  },
+  {
+    key: 'idleTimeoutSeconds',
+    flag: 'idle-timeout',
+    argument: 'SECONDS',
+    kind: { type: 'number', min: 0.1, max: 300 },
+    description: 'idle time after which a smart-host connection is closed',
+  },
+  {
+    key: 'retryInitialSeconds',
+    flag: 'retry-initial',
+    argument: 'SECONDS',
+    kind: { type: 'number', min: 0.1, max: 86_400 },
+    description: 'delay before the first retry; it doubles after each failure',
+  },
+  {
+    key: 'retryMaxSeconds',
+    flag: 'retry-max',
+    argument: 'SECONDS',
+    kind: { type: 'number', min: 0.1, max: 86_400 },
+    description: 'longest delay between two retries',
+  },
+  {
+    key: 'queueLifetimeHours',
+    flag: 'queue-lifetime',
+    argument: 'HOURS',
+    kind: { type: 'number', min: 0.0003, max: 720 },
+    description: 'time after which undelivered mail is bounced',
+  },
+];
+
+/** Where a value came from, for the error message. */
+export type ValueSource = 'flag' | 'file';
+
+export function fieldName(spec: SettingSpec, source: ValueSource): string {
+  if (source === 'flag' && spec.flag !== null) return `--${spec.flag}`;
+  return `${spec.key} in settings.json`;
+}
+
+/**
+ * Converts one raw value (a string from the command line, or a JSON value
+ * from the settings file) to its typed form.
+ */
+export function parseSettingValue(
+  spec: SettingSpec,
+  raw: unknown,
+  source: ValueSource,
+): unknown {
+  const field = fieldName(spec, source);
+  const kind = spec.kind;
+
+  switch (kind.type) {
+    case 'integer':
+    case 'number':
+      return parseNumber(field, raw, kind);
+    case 'enum':
+      if (typeof raw === 'string' && kind.values.includes(raw)) return raw;
+      throw new SettingsError(field, raw, `one of ${kind.values.join(', ')}`);
+    case 'boolean':
+      if (typeof raw === 'boolean') return raw;
+      throw new SettingsError(field, raw, 'true or false');
+    case 'string':
+      return parseString(field, raw, kind.nullable);
+    case 'hostport':
+      if (raw === null && kind.nullable) return null;
+      return parseHostPort(field, raw);
+    case 'cidr-list':
+      return parseCidrList(field, raw);
+    case 'device-users':
+      return parseDeviceUsers(field, raw);
+  }
+}
+
+function parseNumber(
+  field: string,
+  raw: unknown,
+  kind: { type: 'integer' | 'number'; min: number; max: number },
+): number {
+  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  const isInteger = kind.type === 'integer';
+  const expected = `${isInteger ? 'an integer' : 'a number'} from ${kind.min} to ${kind.max}`;
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new SettingsError(field, raw, expected);
+  }
+  if (isInteger && !Number.isInteger(value)) {
+    throw new SettingsError(field, raw, expected);
+  }
+  if (value < kind.min || value > kind.max) {
+    throw new SettingsError(field, raw, expected);
+  }
+  return value;
+}
+
+function parseString(field: string, raw: unknown, nullable: boolean): string | null {
+  if (raw === null && nullable) return null;
+  if (typeof raw === 'string' && raw.length > 0 && !/[\r\n\0]/.test(raw)) return raw;
+  throw new SettingsError(field, raw, 'a non-empty text without line breaks');
+}
+
+export function parseHostPort(field: string, raw: unknown): HostPort {
+  const expected = 'HOST:PORT with a port from 0 to 65535, e.g. smtp.example.com:587 or [::1]:2525';
+  if (typeof raw === 'object' && raw !== null) {
+    const { host, port } = raw as { host?: unknown; port?: unknown };
+    if (typeof host === 'string' && host !== '' && typeof port === 'number') {
+      return checkPort(field, raw, host, port, expected);
+    }
+    throw new SettingsError(field, raw, expected);
+  }
+  if (typeof raw !== 'string') throw new SettingsError(field, raw, expected);
+
+  // "[v6]:port" or "host:port"; the last colon splits host from port.
+  const bracketed = /^\[([^\]]+)\]:(\d+)$/.exec(raw);
+  const plain = /^([^:[\]\s]+):(\d+)$/.exec(raw);
+  const match = bracketed ?? plain;
+  if (!match?.[1] || !match[2]) throw new SettingsError(field, raw, expected);
+  return checkPort(field, raw, match[1], Number(match[2]), expected);
+}
+
+function checkPort(
+  field: string,
+  raw: unknown,
+  host: string,
+  port: number,
+  expected: string,
+): HostPort {
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new SettingsError(field, raw, expected);
+  }
+  return { host, port };
+}
+
+function parseCidrList(field: string, raw: unknown): string[] {
+  const items = Array.isArray(raw) ? raw : [raw];
+  return items.map((item) => {
+    if (typeof item === 'string') {
+      try {
+        const [address, bits] = ipaddr.parseCIDR(item);
+        return `${address.toString()}/${bits}`;
+      } catch {
+        // Fall through to the error below, which names the value.
+      }
+    }
+    throw new SettingsError(
+      field,
+      item,
+      'a network in CIDR notation, e.g. 192.168.1.0/24 or fd00::/8',
+    );
+  });
+}
+
+function parseDeviceUsers(field: string, raw: unknown): DeviceUser[] {
+  const expected = 'a list of {"username": "...", "passwordHash": "scrypt$..."} entries';
+  if (!Array.isArray(raw)) throw new SettingsError(field, raw, expected);
+  return raw.map((entry: unknown) => {
+    const user = entry as { username?: unknown; passwordHash?: unknown } | null;
+    if (
+      typeof user?.username !== 'string' ||
+      user.username === '' ||
+      typeof user.passwordHash !== 'string' ||
+      !user.passwordHash.startsWith('scrypt$')
+    ) {
+      throw new SettingsError(field, entry, expected);
+    }
+    return { username: user.username, passwordHash: user.passwordHash };
+  });
+}
+
+/**
+ * Reads `settings.json` and validates every key in it. A missing file is
+ * an empty one; an unknown key is an error so a typo is not silently
+ * ignored.
+ */
+export function readSettingsFile(filePath: string): Partial<Settings> {
+  let text: string;
+  try {
+    text = fs.readFileSync(filePath, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw error;
+  }
+
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new SettingsError(filePath, text.slice(0, 40), `valid JSON (${(error as Error).message})`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new SettingsError(filePath, json, 'a JSON object of settings');
+  }
+
+  const result: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(json)) {
+    const spec = SETTING_SPECS.find((candidate) => candidate.key === key);
+    if (!spec) {
+      const known = SETTING_SPECS.map((candidate) => candidate.key).join(', ');
+      throw new SettingsError(`${key} in settings.json`, value, `a known setting (${known})`);
+    }
+    result[key] = parseSettingValue(spec, value, 'file');
+  }
+  return result as Partial<Settings>;
+}
+
+/** Applies the checks that span two settings. */
+export function checkSettings(settings: Settings): Settings {
+  if (settings.retryMaxSeconds < settings.retryInitialSeconds) {
+    throw new SettingsError(
+      '--retry-max',
+      settings.retryMaxSeconds,
+      `a number of seconds at least --retry-initial (${settings.retryInitialSeconds})`,
+    );
+  }
+  if ((settings.tlsCert === null) !== (settings.tlsKey === null)) {
+    throw new SettingsError(
+      settings.tlsCert === null ? '--tls-cert' : '--tls-key',
+      null,
+      'both --tls-cert and --tls-key, or neither',
+    );
+  }
+  return settings;
+}
+
+export function mergeSettings(...layers: Partial<Settings>[]): Settings {
+  return checkSettings(Object.assign({}, DEFAULT_SETTINGS, ...layers) as Settings);
+}
+
+export function formatHostPort(value: HostPort): string {
+  return value.host.includes(':') ? `[${value.host}]:${value.port}` : `${value.host}:${value.port}`;
+}

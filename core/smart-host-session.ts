@@ -1,0 +1,252 @@
+/**
+ * One SMTP session with the smart host, on nodemailer's SMTPConnection:
+ * connect (implicit TLS, STARTTLS or plain), EHLO, AUTH, then one
+ * transaction per message, RSET after a failed one, and QUIT.
+ *
+ * Failures become SessionFailure errors that keep the reply code, the
+ * reply text and the SMTP stage, so the reply classifier can decide what
+ * they mean. Recipients rejected at RCPT are results, not failures.
+ */
+import type { Readable } from 'node:stream';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { NodemailerError } from 'nodemailer/lib/errors';
+import type { ReplyStage } from './reply-classifier.ts';
+import type { Security } from './settings.ts';
+
+export interface SmartHostConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly security: Security;
+  readonly user: string | null;
+  /** Never logged and never part of an error message. */
+  readonly password: string | null;
+  readonly tlsVerify: boolean;
+  readonly ca: string | null;
+  /** Name sent in EHLO. */
+  readonly clientName: string;
+}
+
+// Timeouts for one session. Postfix uses 30 s to connect and 300 s for
+// the greeting; smart hosts answer quickly, and a stuck one should give
+// its slot back sooner.
+const CONNECT_TIMEOUT_MS = 30 * 1000;
+const GREETING_TIMEOUT_MS = 60 * 1000;
+// RFC 5321 section 4.5.3.2.6: wait at least 10 minutes for the reply to
+// the final dot, because the server may still be processing the message.
+const SOCKET_TIMEOUT_MS = 10 * 60 * 1000;
+
+export class SessionFailure extends Error {
+  readonly stage: ReplyStage;
+  readonly responseCode: number | undefined;
+  readonly reply: string;
+  /** True when the connection cannot carry another transaction. */
+  readonly connectionLost: boolean;
+
+  constructor(stage: ReplyStage, responseCode: number | undefined, reply: string, connectionLost: boolean) {
+    super(reply);
+    this.name = 'SessionFailure';
+    this.stage = stage;
+    this.responseCode = responseCode;
+    this.reply = reply;
+    this.connectionLost = connectionLost;
+  }
+}
+
+export interface RecipientRejection {
+  readonly address: string;
+  readonly responseCode: number | undefined;
+  readonly reply: string;
+}
+
+export interface SendOutcome {
+  readonly accepted: readonly string[];
+  readonly rejected: readonly RecipientRejection[];
+  /** The reply to the final dot, or to the last RCPT if none was accepted. */
+  readonly reply: string;
+}
+
+export interface MessageEnvelope {
+  /** The empty string is the null sender. */
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly size: number;
+  readonly eightBit: boolean;
+}
+
+/** Maps nodemailer's `command` field on an error to the SMTP stage. */
+function stageOf(error: NodemailerError): ReplyStage {
+  const command = (error.command ?? '').toUpperCase();
+  if (command.startsWith('AUTH')) return 'auth';
+  if (command.startsWith('MAIL')) return 'mail';
+  if (command.startsWith('RCPT')) return 'rcpt';
+  if (command.startsWith('DATA') || command === 'MESSAGE') return 'data';
+  if (command.startsWith('EHLO') || command.startsWith('HELO')) return 'ehlo';
+  if (command.startsWith('STARTTLS') || error.code === 'ETLS') return 'starttls';
+  if (command === 'CONN' && error.responseCode !== undefined) return 'greeting';
+  if (command === 'CONN') return 'connect';
+  return 'network';
+}
+
+function failureFrom(error: NodemailerError, connectionLost: boolean): SessionFailure {
+  const reply = (error.response ?? error.message).trim();
+  return new SessionFailure(stageOf(error), error.responseCode, reply, connectionLost);
+}
+
+export class SmartHostSession {
+  readonly #connection: SMTPConnection;
+  #closed = false;
+  readonly #closedPromise: Promise<void>;
+
+  private constructor(connection: SMTPConnection) {
+    this.#connection = connection;
+    this.#closedPromise = new Promise((resolve) => {
+      connection.once('end', () => {
+        this.#closed = true;
+        resolve();
+      });
+    });
+    // Errors also arrive through the callbacks of the call in flight;
+    // the listener keeps an error between calls from crashing the process.
+    connection.on('error', () => {
+      this.#closed = true;
+    });
+  }
+
+  /** Connects, upgrades to TLS as configured, and authenticates. */
+  static async open(config: SmartHostConfig): Promise<SmartHostSession> {
+    const connection = new SMTPConnection({
+      host: config.host,
+      port: config.port,
+      secure: config.security === 'tls',
+      requireTLS: config.security === 'starttls',
+      ignoreTLS: config.security === 'none',
+      name: config.clientName,
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      greetingTimeout: GREETING_TIMEOUT_MS,
+      socketTimeout: SOCKET_TIMEOUT_MS,
+      logger: false,
+      tls: {
+        rejectUnauthorized: config.tlsVerify,
+        ...(config.ca ? { ca: config.ca } : {}),
+      },
+    });
+    const session = new SmartHostSession(connection);
+
+    await new Promise<void>((resolve, reject) => {
+      const onError = (error: NodemailerError): void => reject(failureFrom(error, true));
+      const onEnd = (): void =>
+        reject(new SessionFailure('connect', undefined, 'Connection closed before the greeting', true));
+      connection.once('error', onError);
+      connection.once('end', onEnd);
+      connection.connect((error) => {
+        connection.off('error', onError);
+        connection.off('end', onEnd);
+        if (error) reject(failureFrom(error, true));
+        else resolve();
+      });
+    });
+
+    if (config.user) {
+      try {
+        await session.#login(config.user, config.password ?? '');
+      } catch (error) {
+        session.close();
+        throw error;
+      }
+    }
+    return session;
+  }
+
+  #login(user: string, pass: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#connection.login({ user, pass }, (error) => {
+        if (error) reject(failureFrom(error, this.#closed));
+        else resolve();
+      });
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Runs one transaction. Throws SessionFailure when the message as a whole failed. */
+  send(envelope: MessageEnvelope, message: Readable): Promise<SendOutcome> {
+    return new Promise((resolve, reject) => {
+      this.#connection.send(
+        {
+          from: envelope.from === '' ? false : envelope.from,
+          to: [...envelope.to],
+          size: envelope.size,
+          use8BitMime: envelope.eightBit,
+        },
+        message,
+        (error, info) => {
+          if (error) {
+            this.#settleFailure(error, message, resolve, reject);
+            return;
+          }
+          resolve({
+            accepted: info.accepted,
+            rejected: rejectionsOf(info.rejectedErrors ?? [], info.rejected),
+            reply: info.response,
+          });
+        },
+      );
+    });
+  }
+
+  #settleFailure(
+    error: NodemailerError,
+    message: Readable,
+    resolve: (outcome: SendOutcome) => void,
+    reject: (failure: SessionFailure) => void,
+  ): void {
+    message.destroy();
+    // Every recipient refused at RCPT: per-recipient results, not a failure
+    // of the message, so each can be bounced or retried on its own.
+    if (error.code === 'EENVELOPE' && error.rejectedErrors?.length && !this.#closed) {
+      const rejected = rejectionsOf(error.rejectedErrors, error.rejected ?? []);
+      resolve({ accepted: [], rejected, reply: rejected[rejected.length - 1]?.reply ?? '' });
+      return;
+    }
+    reject(failureFrom(error, this.#closed));
+  }
+
+  /** Sends RSET so the connection can carry the next transaction. */
+  reset(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#connection.reset((error) => {
+        if (error) reject(failureFrom(error, true));
+        else resolve();
+      });
+    });
+  }
+
+  /** Sends QUIT and resolves once the smart host has closed the socket. */
+  async quit(): Promise<void> {
+    if (!this.#closed) this.#connection.quit();
+    await this.#closedPromise;
+  }
+
+  /** Drops the connection without QUIT. */
+  close(): void {
+    this.#connection.close();
+  }
+
+  /** Resolves once the socket is closed, whoever closed it. */
+  whenClosed(): Promise<void> {
+    return this.#closedPromise;
+  }
+}
+
+function rejectionsOf(errors: NodemailerError[], addresses: string[]): RecipientRejection[] {
+  return addresses.map((address, index) => {
+    const error = errors.find((candidate) => candidate.recipient === address) ?? errors[index];
+    return {
+      address,
+      responseCode: error?.responseCode,
+      reply: (error?.response ?? error?.message ?? 'rejected').trim(),
+    };
+  });
+}

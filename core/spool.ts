@@ -1,0 +1,378 @@
+/**
+ * Spool: the durable on-disk queue. A message is acknowledged with 250
+ * only after both of its files and their directory entries are on disk.
+ *
+ * Layout under `<data-dir>/queue/`:
+ *
+ *   <id>.eml    the message exactly as it will be relayed: the one added
+ *               Received: header, then the bytes the device sent after
+ *               DATA (dot-unstuffed). Written once, never changed.
+ *   <id>.json   the queue record (queue-record.ts): envelope, recipients
+ *               and their status, attempts, last reply, next attempt.
+ *               Rewritten atomically on every state change.
+ *   tmp/        files being written; emptied at start-up, because a file
+ *               there never got its 250.
+ *
+ * `<data-dir>/corrupt/` receives records that fail validation or whose
+ * `.eml` is missing or of the wrong size, so they never block the others.
+ *
+ * Accept steps, in order:
+ *   1. write tmp/<id>.eml, fdatasync it;
+ *   2. write tmp/<id>.json, fdatasync it;
+ *   3. rename tmp/<id>.eml to <id>.eml, then tmp/<id>.json to <id>.json
+ *      (the .json rename is the commit point: an .eml without a .json is
+ *      an unfinished accept and is removed at start-up);
+ *   4. fsync the queue directory, so both renames survive power loss.
+ * Several messages arriving together share one directory fsync (group
+ * commit): a caller waits for the next fsync that starts after its
+ * renames.
+ *
+ * State updates write tmp/<id>.json.<n>, fdatasync, and rename it over
+ * <id>.json. Removal unlinks <id>.json and then <id>.eml. Neither waits
+ * for a directory fsync: after a power loss the older state comes back,
+ * which can only cause one more delivery attempt (RFC 5321 section 6.1
+ * accepts duplicates over losses).
+ *
+ * Throws SmtpReplyError (ESPOOL_WRITE, 452 4.3.1) when a write fails, after
+ * removing what it had written.
+ */
+import fsp from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import type { Readable } from 'node:stream';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { SmtpReplyError } from './errors.ts';
+import type { EventBus } from './events.ts';
+import { queueRecordSchema } from './queue-record.ts';
+import type { QueueRecord } from './queue-record.ts';
+
+/** The file-system calls the spool makes; tests inject faults here. */
+export interface SpoolFileSystem {
+  open: typeof fsp.open;
+  rename: typeof fsp.rename;
+  unlink: typeof fsp.unlink;
+  mkdir: typeof fsp.mkdir;
+  readdir: typeof fsp.readdir;
+  readFile: typeof fsp.readFile;
+  stat: typeof fsp.stat;
+  rm: typeof fsp.rm;
+}
+
+const defaultFileSystem: SpoolFileSystem = {
+  open: fsp.open,
+  rename: fsp.rename,
+  unlink: fsp.unlink,
+  mkdir: fsp.mkdir,
+  readdir: fsp.readdir,
+  readFile: fsp.readFile,
+  stat: fsp.stat,
+  rm: fsp.rm,
+};
+
+export interface SpoolOptions {
+  readonly dataDir: string;
+  readonly fileSystem?: SpoolFileSystem | undefined;
+  /** Receives an ERROR event when a clean-up step fails. */
+  readonly bus?: EventBus | undefined;
+}
+
+/** What the listener knows about a message before its bytes arrive. */
+export type NewRecord = Omit<QueueRecord, 'size' | 'eightBit' | 'subject'>;
+
+export interface AcceptResult {
+  readonly record: QueueRecord;
+}
+
+export interface LoadResult {
+  readonly records: QueueRecord[];
+  /** Records moved to corrupt/, with the reason. */
+  readonly corrupt: { id: string; reason: string }[];
+  /** Unfinished accepts removed (an .eml without its .json). */
+  readonly orphans: string[];
+}
+
+/** Upper bound on the header bytes kept in memory to read the Subject. */
+const HEADER_SCAN_LIMIT_BYTES = 64 * 1024;
+const EIGHT_BIT = /[\x80-\xff]/;
+
+/** Makes a queue id that sorts by arrival time: 9 base-36 time digits and 10 hex digits. */
+export function newQueueId(now: number = Date.now()): string {
+  const time = now.toString(36).toUpperCase().padStart(9, '0');
+  return time + crypto.randomBytes(5).toString('hex').toUpperCase();
+}
+
+export class Spool {
+  readonly queueDir: string;
+  readonly tmpDir: string;
+  readonly corruptDir: string;
+  readonly #fs: SpoolFileSystem;
+  readonly #bus: EventBus | undefined;
+  #syncRunning: Promise<void> | null = null;
+  #syncQueued: Promise<void> | null = null;
+  #updateCounter = 0;
+
+  constructor(options: SpoolOptions) {
+    this.queueDir = path.join(options.dataDir, 'queue');
+    this.tmpDir = path.join(this.queueDir, 'tmp');
+    this.corruptDir = path.join(options.dataDir, 'corrupt');
+    this.#fs = options.fileSystem ?? defaultFileSystem;
+    this.#bus = options.bus;
+  }
+
+  async init(): Promise<void> {
+    // A file in tmp/ never got its 250, so it is safe to drop.
+    await this.#fs.rm(this.tmpDir, { recursive: true, force: true });
+    await this.#fs.mkdir(this.tmpDir, { recursive: true });
+    await this.#fs.mkdir(this.corruptDir, { recursive: true });
+  }
+
+  emlPath(id: string): string {
+    return path.join(this.queueDir, `${id}.eml`);
+  }
+
+  jsonPath(id: string): string {
+    return path.join(this.queueDir, `${id}.json`);
+  }
+
+  /**
+   * Stores a message durably. `prefix` is the Received: header; `body` is
+   * the DATA stream from the device. Resolves once the message is on disk.
+   */
+  async accept(
+    fields: NewRecord,
+    prefix: Buffer,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): Promise<AcceptResult> {
+    const tmpEml = path.join(this.tmpDir, `${fields.id}.eml`);
+    const tmpJson = path.join(this.tmpDir, `${fields.id}.json`);
+
+    try {
+      const scan = await this.#writeMessage(tmpEml, prefix, body);
+      const record: QueueRecord = {
+        ...fields,
+        size: scan.size,
+        eightBit: scan.eightBit,
+        subject: scan.subject,
+      };
+      await this.#writeFile(tmpJson, JSON.stringify(record));
+      await this.#fs.rename(tmpEml, this.emlPath(fields.id));
+      await this.#fs.rename(tmpJson, this.jsonPath(fields.id));
+      await this.syncQueueDirectory();
+      return { record };
+    } catch (error) {
+      await this.#removeQuietly([tmpEml, tmpJson, this.emlPath(fields.id), this.jsonPath(fields.id)]);
+      // A reply chosen upstream (552 for an oversized message) stands.
+      if (error instanceof SmtpReplyError) throw error;
+      throw new SmtpReplyError(
+        'ESPOOL_WRITE',
+        452,
+        '4.3.1',
+        'Insufficient system storage: the relay could not store the message, please try again later',
+        { cause: error },
+      );
+    }
+  }
+
+  async #writeMessage(
+    filePath: string,
+    prefix: Buffer,
+    body: AsyncIterable<Buffer> | Iterable<Buffer>,
+  ): Promise<{ size: number; eightBit: boolean; subject: string }> {
+    const handle = await this.#fs.open(filePath, 'wx', 0o600);
+    let size = 0;
+    let eightBit = false;
+    const headerChunks: Buffer[] = [];
+    let headerBytes = 0;
+
+    try {
+      await handle.write(prefix);
+      size += prefix.length;
+      for await (const chunk of body) {
+        await handle.write(chunk);
+        size += chunk.length;
+        if (!eightBit && EIGHT_BIT.test(chunk.toString('latin1'))) eightBit = true;
+        if (headerBytes < HEADER_SCAN_LIMIT_BYTES) {
+          headerChunks.push(chunk);
+          headerBytes += chunk.length;
+        }
+      }
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    return { size, eightBit, subject: readSubject(Buffer.concat(headerChunks)) };
+  }
+
+  async #writeFile(filePath: string, text: string): Promise<void> {
+    const handle = await this.#fs.open(filePath, 'wx', 0o600);
+    try {
+      await handle.write(text);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async #removeQuietly(paths: string[]): Promise<void> {
+    for (const filePath of paths) {
+      try {
+        await this.#fs.unlink(filePath);
+      } catch (error) {
+        // A leftover is a tmp/ file (emptied at the next start) or an
+        // uncommitted .eml (removed as an orphan then), so log and go on.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+          this.#bus?.emit('ERROR', {
+            what: 'spool clean-up failed',
+            path: filePath,
+            error: (error as Error).message,
+          });
+        }
+      }
+    }
+  }
+
+  /**
+   * fsyncs the queue directory. Callers that arrive while an fsync runs
+   * share the next one, because their renames may have missed the
+   * running one.
+   */
+  syncQueueDirectory(): Promise<void> {
+    if (this.#syncQueued) return this.#syncQueued;
+    if (!this.#syncRunning) {
+      this.#syncRunning = this.#fsyncDirectory().finally(() => {
+        this.#syncRunning = null;
+      });
+      return this.#syncRunning;
+    }
+    const queued = this.#syncRunning
+      .catch(() => undefined)
+      .then(() => {
+        this.#syncQueued = null;
+        return this.syncQueueDirectory();
+      });
+    this.#syncQueued = queued;
+    return queued;
+  }
+
+  async #fsyncDirectory(): Promise<void> {
+    const handle = await this.#fs.open(this.queueDir, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Rewrites a record atomically. */
+  async update(record: QueueRecord): Promise<void> {
+    this.#updateCounter += 1;
+    const tmp = path.join(this.tmpDir, `${record.id}.json.${this.#updateCounter}`);
+    try {
+      await this.#writeFile(tmp, JSON.stringify(record));
+      await this.#fs.rename(tmp, this.jsonPath(record.id));
+    } catch (error) {
+      await this.#removeQuietly([tmp]);
+      throw error;
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    // The .json goes first: without it the .eml is an orphan, removed at
+    // the next start, never a message delivered twice.
+    await this.#fs.unlink(this.jsonPath(id));
+    await this.#fs.unlink(this.emlPath(id));
+  }
+
+  openMessage(id: string): Readable {
+    return createReadStream(this.emlPath(id));
+  }
+
+  async readMessage(id: string): Promise<Buffer> {
+    return this.#fs.readFile(this.emlPath(id));
+  }
+
+  /** Reads every record back, moving damaged ones aside. */
+  async load(): Promise<LoadResult> {
+    const names = await this.#fs.readdir(this.queueDir);
+    const jsonIds = new Set<string>();
+    const emlIds = new Set<string>();
+    for (const name of names) {
+      if (name.endsWith('.json')) jsonIds.add(name.slice(0, -5));
+      else if (name.endsWith('.eml')) emlIds.add(name.slice(0, -4));
+    }
+
+    const records: QueueRecord[] = [];
+    const corrupt: { id: string; reason: string }[] = [];
+    for (const id of jsonIds) {
+      const result = await this.#loadOne(id);
+      if ('record' in result) records.push(result.record);
+      else {
+        corrupt.push({ id, reason: result.reason });
+        await this.moveAside(id);
+      }
+    }
+
+    const orphans: string[] = [];
+    for (const id of emlIds) {
+      if (jsonIds.has(id)) continue;
+      orphans.push(id);
+      await this.#removeQuietly([this.emlPath(id)]);
+    }
+
+    records.sort((a, b) => a.receivedAt - b.receivedAt || a.id.localeCompare(b.id));
+    return { records, corrupt, orphans };
+  }
+
+  async #loadOne(id: string): Promise<{ record: QueueRecord } | { reason: string }> {
+    let json: unknown;
+    try {
+      json = JSON.parse(await this.#fs.readFile(this.jsonPath(id), 'utf8'));
+    } catch (error) {
+      return { reason: `unreadable record: ${(error as Error).message}` };
+    }
+
+    const parsed = queueRecordSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return { reason: `invalid record: ${issue?.path.join('.')} ${issue?.message}` };
+    }
+    if (parsed.data.id !== id) {
+      return { reason: `record id ${parsed.data.id} does not match its file name` };
+    }
+
+    try {
+      const stat = await this.#fs.stat(this.emlPath(id));
+      if (stat.size !== parsed.data.size) {
+        return { reason: `message file is ${stat.size} bytes, the record says ${parsed.data.size}` };
+      }
+    } catch (error) {
+      return { reason: `message file missing: ${(error as NodeJS.ErrnoException).code}` };
+    }
+    return { record: parsed.data };
+  }
+
+  /** Moves both files of a message to corrupt/, keeping whatever exists. */
+  async moveAside(id: string): Promise<void> {
+    for (const name of [`${id}.json`, `${id}.eml`]) {
+      try {
+        await this.#fs.rename(path.join(this.queueDir, name), path.join(this.corruptDir, name));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+  }
+}
+
+/**
+ * Reads the Subject header from the start of a message, unfolded, for the
+ * queue view. Encoded words (RFC 2047) are left as they are.
+ */
+export function readSubject(head: Buffer): string {
+  const text = head.toString('latin1');
+  const end = text.search(/\r?\n\r?\n/);
+  const headers = end === -1 ? text : text.slice(0, end);
+  const match = /^subject:[ \t]*(.*(?:\r?\n[ \t].*)*)/im.exec(headers);
+  if (!match?.[1]) return '';
+  const unfolded = match[1].replace(/\r?\n(?=[ \t])/g, '');
+  return Buffer.from(unfolded, 'latin1').toString('utf8').trim().slice(0, 500);
+}
