@@ -15,6 +15,8 @@ import path from 'node:path';
 import type { Writable } from 'node:stream';
 import type { EventBus, RelayEvent, EventFieldValue } from './events.ts';
 
+// Control characters are matched on purpose: they must force quoting.
+// eslint-disable-next-line no-control-regex
 const BARE_VALUE = /^[^\s"=\\\x00-\x1f\x7f]+$/;
 
 export function formatField(key: string, value: EventFieldValue): string {

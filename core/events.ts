@@ -27,6 +27,8 @@ export const EVENT_WORDS = [
   'THROTTLED',
   'PAUSED',
   'RESUMED',
+  'ALERT',
+  'ALERT_CLEARED',
   // Queue maintenance.
   'HELD',
   'RELEASED',

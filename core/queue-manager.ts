@@ -22,13 +22,39 @@ import type { QueueRecord, Recipient } from './queue-record.ts';
 import { pendingRecipients } from './queue-record.ts';
 import type { SendOutcome, SmartHostSession } from './smart-host-session.ts';
 import { SessionFailure } from './smart-host-session.ts';
-import type { DeliveryAgent, Scheduler } from './scheduler.ts';
+import type { DeliveryAgent, Scheduler, TransactionGate } from './scheduler.ts';
 import { classifyReply } from './reply-classifier.ts';
+import type { ReplyClassification } from './reply-classifier.ts';
+import type { SmartHostFeedback } from './feedback.ts';
+import type { AlertBook } from './alerts.ts';
+import { envelopeSender, openWithRewrittenFrom } from './sender-rewrite.ts';
 import { retryDelayMs } from './backoff.ts';
 import { buildBounce, headerSection, statusFromReply } from './bounce.ts';
 import type { FailedRecipient } from './bounce.ts';
+import type { QueueItem, QueueItemState, QueuePage, QueueQuery } from './api/model.ts';
 
-const HOUR_MS = 60 * 60 * 1000;
+const MINUTE_MS = 60 * 1000;
+const HOUR_MS = 60 * MINUTE_MS;
+
+/** Splits recipients into transactions of at most `size`. */
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const chunks: T[][] = [];
+  for (let index = 0; index < items.length; index += size) chunks.push(items.slice(index, index + size));
+  return chunks;
+}
+
+/** What one call of deliver() did, gathered over its transactions. */
+interface AttemptResult {
+  record: QueueRecord;
+  bounced: FailedRecipient[];
+  /** A transaction ran, so this counts as a delivery attempt. */
+  tried: boolean;
+  failure: SessionFailure | null;
+  /** The gate refused a transaction; the rest waits until then. */
+  postponedTo: number | null;
+  /** Recipients refused with a temporary reply in this attempt. */
+  refusedForNow: number;
+}
 
 export interface QueueManagerOptions {
   readonly spool: Spool;
@@ -36,6 +62,8 @@ export interface QueueManagerOptions {
   readonly settings: () => Settings;
   readonly now: () => number;
   readonly random?: () => number;
+  readonly feedback: SmartHostFeedback;
+  readonly alerts: AlertBook;
 }
 
 export interface QueueCounts {
@@ -43,6 +71,17 @@ export interface QueueCounts {
   readonly active: number;
   readonly deferred: number;
   readonly held: number;
+  readonly sending: number;
+}
+
+/** A queue action on a message that is not there (anymore). */
+export class MessageNotFoundError extends Error {
+  readonly code = 'ENOT_FOUND';
+
+  constructor(id: string) {
+    super(`No queued message has the id ${id}; it may have been delivered or deleted.`);
+    this.name = 'MessageNotFoundError';
+  }
 }
 
 function angle(addresses: readonly string[]): string {
@@ -74,15 +113,127 @@ export class QueueManager implements DeliveryAgent {
     return this.#records.values();
   }
 
+  #itemState(record: QueueRecord): QueueItemState {
+    if (this.#scheduler?.isInFlight(record.id)) return 'sending';
+    if (record.state === 'held') return 'held';
+    if (record.attempts > 0 && record.nextAttemptAt > this.#options.now()) return 'deferred';
+    return 'active';
+  }
+
   counts(): QueueCounts {
-    let deferred = 0;
-    let held = 0;
+    const counts = { active: 0, deferred: 0, held: 0, sending: 0 };
+    for (const record of this.#records.values()) counts[this.#itemState(record)] += 1;
+    return { total: this.#records.size, ...counts };
+  }
+
+  oldestReceivedAt(): number | null {
+    let oldest: number | null = null;
     for (const record of this.#records.values()) {
-      if (record.state === 'held') held += 1;
-      else if (record.attempts > 0) deferred += 1;
+      if (oldest === null || record.receivedAt < oldest) oldest = record.receivedAt;
     }
-    const total = this.#records.size;
-    return { total, active: total - deferred - held, deferred, held };
+    return oldest;
+  }
+
+  #toItem(record: QueueRecord): QueueItem {
+    const state = this.#itemState(record);
+    return {
+      id: record.id,
+      from: record.from,
+      recipients: record.recipients,
+      subject: record.subject,
+      size: record.size,
+      receivedAt: record.receivedAt,
+      attempts: record.attempts,
+      lastReply: record.lastReply,
+      nextAttemptAt: state === 'held' ? null : record.nextAttemptAt,
+      state,
+      dsn: record.dsn,
+    };
+  }
+
+  /** Lists one page of the queue, oldest first, filtered by state and text. */
+  list(query: QueueQuery): QueuePage {
+    const search = query.search?.trim().toLowerCase() ?? '';
+    const matches = (record: QueueRecord): boolean => {
+      if (query.state && this.#itemState(record) !== query.state) return false;
+      if (search === '') return true;
+      if (record.id.toLowerCase().includes(search)) return true;
+      if (record.from.toLowerCase().includes(search)) return true;
+      if (record.subject.toLowerCase().includes(search)) return true;
+      return record.recipients.some((recipient) => recipient.address.toLowerCase().includes(search));
+    };
+
+    const items: QueueItem[] = [];
+    let total = 0;
+    // Records sit in the map in arrival order, so one pass pages them
+    // without sorting (the map keeps insertion order).
+    for (const record of this.#records.values()) {
+      if (!matches(record)) continue;
+      if (total >= query.offset && items.length < query.limit) items.push(this.#toItem(record));
+      total += 1;
+    }
+    return { total, offset: query.offset, items };
+  }
+
+  #require(id: string): QueueRecord {
+    const record = this.#records.get(id);
+    if (!record) throw new MessageNotFoundError(id);
+    return record;
+  }
+
+  /** Makes a message due now, whatever its backoff. */
+  async retryNow(id: string): Promise<void> {
+    const record = this.#require(id);
+    const next: QueueRecord = { ...record, state: 'queued', nextAttemptAt: this.#options.now() };
+    this.#records.set(id, next);
+    await this.#options.spool.update(next);
+    this.#scheduler?.schedule(id, next.nextAttemptAt);
+  }
+
+  /** Keeps a message in the queue without sending it until released. */
+  async hold(id: string): Promise<void> {
+    const record = this.#require(id);
+    if (record.state === 'held') return;
+    const next: QueueRecord = { ...record, state: 'held' };
+    this.#records.set(id, next);
+    this.#scheduler?.unschedule(id);
+    await this.#options.spool.update(next);
+    this.#options.bus.emit('HELD', { id, reason: 'user' });
+  }
+
+  async release(id: string): Promise<void> {
+    const record = this.#require(id);
+    if (record.state !== 'held') return;
+    const next: QueueRecord = { ...record, state: 'queued', nextAttemptAt: this.#options.now() };
+    this.#records.set(id, next);
+    await this.#options.spool.update(next);
+    this.#options.bus.emit('RELEASED', { id });
+    this.#scheduler?.schedule(id, next.nextAttemptAt);
+    if (!this.#hasHeldForPerson()) this.#options.alerts.clear(['needs-person'], this.#relayName(), 'released');
+  }
+
+  #hasHeldForPerson(): boolean {
+    for (const record of this.#records.values()) if (record.state === 'held') return true;
+    return false;
+  }
+
+  /** Deletes a message for good, without a DSN. A message being sent finishes first. */
+  async remove(id: string): Promise<void> {
+    const record = this.#require(id);
+    this.#records.delete(id);
+    this.#scheduler?.unschedule(id);
+    await this.#options.spool.remove(id);
+    this.#options.bus.emit('DELETED', {
+      id,
+      from: `<${record.from}>`,
+      to: angle(pendingRecipients(record).map((recipient) => recipient.address)),
+    });
+  }
+
+  /** Returns the stored message as an .eml file (with the Received: header added on arrival). */
+  async exportMessage(id: string): Promise<Buffer> {
+    this.#require(id);
+    return this.#options.spool.readMessage(id);
   }
 
   /** Reads the spool back at start-up and schedules every queued message. */
@@ -103,30 +254,79 @@ export class QueueManager implements DeliveryAgent {
     if (record.state !== 'held') this.#scheduler?.schedule(record.id, record.nextAttemptAt);
   }
 
-  async deliver(session: SmartHostSession, id: string): Promise<boolean> {
+  pendingCount(id: string): number {
+    const record = this.#records.get(id);
+    return record && record.state !== 'held' ? pendingRecipients(record).length : 0;
+  }
+
+  /**
+   * Sends one message on a session, split into transactions of at most
+   * maxRecipientsPerMessage recipients, each allowed by the gate.
+   * Resolves false when the session cannot carry another transaction.
+   */
+  async deliver(session: SmartHostSession, id: string, gate: TransactionGate): Promise<boolean> {
     const record = this.#records.get(id);
     if (!record || record.state === 'held') return true;
-    const pending = pendingRecipients(record);
     const relay = this.#relayName();
+    const result: AttemptResult = {
+      record,
+      bounced: [],
+      tried: false,
+      failure: null,
+      postponedTo: null,
+      refusedForNow: 0,
+    };
+
+    let usable = true;
+    const size = this.#options.settings().maxRecipientsPerMessage;
+    for (const recipients of chunk(pendingRecipients(record), size)) {
+      const permit = await gate.acquire(recipients.length);
+      if (!permit.ok) {
+        result.postponedTo = permit.retryAt;
+        usable = false;
+        break;
+      }
+      result.tried = true;
+      usable = await this.#sendTransaction(session, result, recipients, relay);
+      if (!usable || result.failure) break;
+    }
+
+    await this.#settle(result, relay);
+    if (result.failure && usable) return this.#resetAfterFailure(session, true);
+    return usable;
+  }
+
+  /** Runs one transaction and folds its result into `result`. */
+  async #sendTransaction(
+    session: SmartHostSession,
+    result: AttemptResult,
+    recipients: readonly Recipient[],
+    relay: string,
+  ): Promise<boolean> {
+    const record = result.record;
+    const settings = this.#options.settings();
+    const message = settings.rewriteSender && settings.rewriteFromHeader && !record.dsn
+      ? await openWithRewrittenFrom(this.#options.spool.emlPath(record.id), record.size, settings.rewriteSender)
+      : { stream: this.#options.spool.openMessage(record.id), size: record.size };
 
     let outcome: SendOutcome;
     try {
       outcome = await session.send(
         {
-          from: record.from,
-          to: pending.map((recipient) => recipient.address),
-          size: record.size,
+          from: envelopeSender(record.from, record.dsn, settings.rewriteSender),
+          to: recipients.map((recipient) => recipient.address),
+          size: message.size,
           eightBit: record.eightBit,
         },
-        this.#options.spool.openMessage(id),
+        message.stream,
       );
     } catch (error) {
       if (!(error instanceof SessionFailure)) throw error;
-      await this.#applyFailure(record, error, relay);
-      return this.#resetAfterFailure(session, !error.connectionLost);
+      result.failure = error;
+      return !error.connectionLost;
     }
 
-    await this.#applyOutcome(record, outcome, relay);
+    this.#applyOutcome(result, outcome, relay);
     // A transaction with no accepted recipient ends before DATA, so the
     // session needs RSET before the next MAIL FROM.
     if (outcome.accepted.length === 0) return this.#resetAfterFailure(session, true);
@@ -146,10 +346,11 @@ export class QueueManager implements DeliveryAgent {
 
   async connectFailed(ids: readonly string[], failure: SessionFailure): Promise<void> {
     const relay = this.#relayName();
+    const now = this.#options.now();
     for (const id of ids) {
       const record = this.#records.get(id);
       if (!record || record.state === 'held') continue;
-      await this.#applyFailure(record, failure, relay);
+      await this.#applyFailure({ ...record, attempts: record.attempts + 1, lastAttemptAt: now }, failure, relay);
     }
   }
 
@@ -162,78 +363,101 @@ export class QueueManager implements DeliveryAgent {
     return `${((this.#options.now() - record.receivedAt) / 1000).toFixed(1)}s`;
   }
 
-  async #applyOutcome(record: QueueRecord, outcome: SendOutcome, relay: string): Promise<void> {
-    const now = this.#options.now();
+  /** Marks each recipient of a transaction as sent, bounced or still pending. */
+  #applyOutcome(result: AttemptResult, outcome: SendOutcome, relay: string): void {
+    const record = result.record;
     const accepted = new Set(outcome.accepted.map((address) => address.toLowerCase()));
     const rejected = new Map(outcome.rejected.map((item) => [item.address.toLowerCase(), item]));
-    const bounced: FailedRecipient[] = [];
-    const attempts = record.attempts + 1;
+    const sentNow: string[] = [];
 
     const recipients = record.recipients.map((recipient): Recipient => {
       if (recipient.status !== 'pending') return recipient;
       const key = recipient.address.toLowerCase();
-      if (accepted.has(key)) return { ...recipient, status: 'sent', reply: outcome.reply };
+      if (accepted.has(key)) {
+        sentNow.push(recipient.address);
+        return { ...recipient, status: 'sent', reply: outcome.reply };
+      }
       const rejection = rejected.get(key);
       if (!rejection) return recipient;
 
       const verdict = classifyReply({ code: rejection.responseCode, text: rejection.reply, stage: 'rcpt' });
       if (verdict.kind === 'permanent') {
-        bounced.push({
+        result.bounced.push({
           address: recipient.address,
           diagnostic: rejection.reply,
           status: statusFromReply(rejection.reply, rejection.responseCode),
         });
         return { ...recipient, status: 'bounced', reply: rejection.reply };
       }
+      // A quota or blocklist reply to RCPT is about the smart host.
+      if (verdict.affectsSmartHost && verdict.kind !== 'throttled') {
+        this.#reactToSmartHost(verdict, rejection.reply);
+      }
+      result.refusedForNow += 1;
       return { ...recipient, reply: rejection.reply };
     });
 
-    const sentNow = record.recipients.filter(
-      (recipient, index) => recipient.status === 'pending' && recipients[index]!.status === 'sent',
-    );
-    let next: QueueRecord = {
+    result.record = {
       ...record,
       recipients,
-      attempts,
-      lastAttemptAt: now,
-      lastReply: outcome.reply || record.lastReply,
+      lastReply: outcome.rejected.at(-1)?.reply ?? outcome.reply ?? record.lastReply,
     };
-    if (sentNow.length > 0) {
-      this.#options.bus.emit('SENT', {
-        id: record.id,
-        to: angle(sentNow.map((recipient) => recipient.address)),
-        relay,
-        delay: this.#delaySeconds(record),
-        attempts,
-        reply: outcome.reply,
-      });
-    }
-    if (bounced.length > 0) await this.#bounce(next, bounced, relay, false);
-
-    const stillPending = pendingRecipients(next);
-    if (stillPending.length === 0) {
-      await this.#finish(next);
-      return;
-    }
-    // The reply that matters for the retry is the last refusal, not the 250.
-    next = { ...next, lastReply: outcome.rejected.at(-1)?.reply ?? next.lastReply };
-    await this.#defer(next, relay);
+    if (sentNow.length === 0) return;
+    this.#options.feedback.delivered();
+    this.#options.bus.emit('SENT', {
+      id: record.id,
+      to: angle(sentNow),
+      relay,
+      delay: this.#delaySeconds(record),
+      attempts: record.attempts + 1,
+      reply: outcome.reply,
+    });
   }
 
+  /**
+   * Ends an attempt: queues one DSN for the recipients bounced in it, then
+   * removes, defers or postpones the message.
+   */
+  async #settle(result: AttemptResult, relay: string): Promise<void> {
+    // A user deleted the message while it was being sent: nothing to keep.
+    if (!this.#records.has(result.record.id)) return;
+    let record = result.record;
+    if (result.tried) {
+      record = { ...record, attempts: record.attempts + 1, lastAttemptAt: this.#options.now() };
+    }
+    if (result.bounced.length > 0) await this.#bounce(record, result.bounced, relay, false);
+
+    if (result.failure) {
+      await this.#applyFailure(record, result.failure, relay);
+      return;
+    }
+    if (pendingRecipients(record).length === 0) {
+      await this.#finish(record);
+      return;
+    }
+    if (result.refusedForNow > 0) {
+      await this.#defer(record, relay, 'transient');
+      return;
+    }
+    // Only transactions the gate did not allow yet are left: no failure,
+    // so no backoff, just the wait the gate asked for.
+    const next = { ...record, nextAttemptAt: result.postponedTo ?? this.#options.now() };
+    this.#records.set(next.id, next);
+    await this.#options.spool.update(next);
+    this.#scheduler?.schedule(next.id, next.nextAttemptAt);
+  }
+
+  /**
+   * Applies a failure of a whole transaction. `record` already counts the
+   * attempt.
+   */
   async #applyFailure(record: QueueRecord, failure: SessionFailure, relay: string): Promise<void> {
-    const now = this.#options.now();
-    const next: QueueRecord = {
-      ...record,
-      attempts: record.attempts + 1,
-      lastAttemptAt: now,
-      lastReply: failure.reply,
-    };
+    const next: QueueRecord = { ...record, lastReply: failure.reply };
     const verdict = classifyReply({ code: failure.responseCode, text: failure.reply, stage: failure.stage });
 
     // A 5xx to MAIL FROM or to the final dot refuses the message for every
-    // recipient at once; the other verdicts are about the smart host or
-    // the moment, so the message waits.
-    if (verdict.kind === 'permanent' && (failure.stage === 'mail' || failure.stage === 'data' || failure.stage === 'rcpt')) {
+    // recipient at once.
+    if (verdict.kind === 'permanent' && ['mail', 'rcpt', 'data'].includes(failure.stage)) {
       const failed = pendingRecipients(next).map((recipient) => ({
         address: recipient.address,
         diagnostic: failure.reply,
@@ -244,7 +468,76 @@ export class QueueManager implements DeliveryAgent {
       await this.#finish(marked);
       return;
     }
+
+    if (verdict.kind === 'throttled') {
+      this.#options.feedback.throttled(failure.reply, this.#scheduler?.openConnections ?? 1, false);
+      await this.#defer(next, relay, verdict.kind);
+      return;
+    }
+
+    if (verdict.kind === 'needs-person' && !isSmartHostWide(verdict)) {
+      await this.#holdForPerson(next, verdict, failure.reply);
+      return;
+    }
+
+    if (verdict.affectsSmartHost) {
+      // The message did nothing wrong: it waits for the pause to end
+      // without growing its backoff.
+      const resumeAt = this.#reactToSmartHost(verdict, failure.reply);
+      await this.#wait(next, relay, verdict.kind, resumeAt ?? this.#options.now());
+      return;
+    }
     await this.#defer(next, relay, verdict.kind);
+  }
+
+  /** Pauses the smart host for a quota, blocklist, credentials or provider problem. */
+  #reactToSmartHost(verdict: ReplyClassification, reply: string): number | null {
+    const settings = this.#options.settings();
+    const now = this.#options.now();
+    let resumeAt: number | null = null;
+    if (verdict.kind === 'quota') resumeAt = now + settings.quotaPauseMinutes * MINUTE_MS;
+    if (verdict.kind === 'blacklisted' && settings.blacklistCooldownMinutes > 0) {
+      resumeAt = now + settings.blacklistCooldownMinutes * MINUTE_MS;
+    }
+    this.#options.feedback.react(verdict, reply, resumeAt);
+    return resumeAt;
+  }
+
+  /** Reschedules a message for `at` without counting toward its backoff. */
+  async #wait(record: QueueRecord, relay: string, reason: string, at: number): Promise<void> {
+    const next = { ...record, nextAttemptAt: at };
+    this.#records.set(next.id, next);
+    await this.#options.spool.update(next);
+    this.#options.bus.emit('DEFERRED', {
+      id: next.id,
+      to: angle(pendingRecipients(next).map((recipient) => recipient.address)),
+      relay,
+      delay: this.#delaySeconds(next),
+      attempts: next.attempts,
+      reason,
+      reply: next.lastReply ?? undefined,
+      next: new Date(at).toISOString(),
+    });
+    this.#scheduler?.schedule(next.id, at);
+  }
+
+  /**
+   * Holds a message the provider refuses for a reason only a person can
+   * fix (send-as permission, the sender's mailbox full), with one alert.
+   */
+  async #holdForPerson(record: QueueRecord, verdict: ReplyClassification, reply: string): Promise<void> {
+    const next: QueueRecord = { ...record, state: 'held' };
+    this.#records.set(next.id, next);
+    this.#scheduler?.unschedule(next.id);
+    await this.#options.spool.update(next);
+    this.#options.bus.emit('HELD', { id: next.id, reason: 'needs-person', reply });
+    this.#options.alerts.raise({
+      kind: 'needs-person',
+      smartHost: this.#relayName(),
+      reply,
+      explanation: verdict.explanation,
+      advice: `${verdict.advice} The message is held; release it from the queue once this is fixed.`,
+    });
   }
 
   #markBounced(record: QueueRecord, failed: readonly FailedRecipient[], reply: string): QueueRecord {
@@ -370,4 +663,9 @@ export class QueueManager implements DeliveryAgent {
       });
     }
   }
+}
+
+/** Microsoft's continuous-error throttling (5.2.251 to 5.2.255) stops the whole account. */
+function isSmartHostWide(verdict: ReplyClassification): boolean {
+  return /^5\.2\.25[1-5]$/.test(verdict.enhancedCode ?? '');
 }

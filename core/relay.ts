@@ -24,6 +24,15 @@ import { QueueManager } from './queue-manager.ts';
 import { Scheduler } from './scheduler.ts';
 import { SmartHostSession } from './smart-host-session.ts';
 import type { SmartHostConfig } from './smart-host-session.ts';
+import { AlertBook } from './alerts.ts';
+import { SmartHostFeedback } from './feedback.ts';
+import { RateBudget } from './rate-budget.ts';
+import { mergeSettings } from './settings.ts';
+import type { QueuePage, QueueQuery, RelayStatus, SmartHostStatus } from './api/model.ts';
+
+export const RELAY_VERSION = '0.1.0';
+// How often the queue's age is checked for the "queue getting old" alert.
+const QUEUE_AGE_CHECK_MS = 60 * 1000;
 
 // How long a stop waits for messages in flight before cutting them off
 // (they stay queued and go out after the next start).
@@ -46,7 +55,13 @@ export class Relay {
   readonly queue: QueueManager;
   readonly scheduler: Scheduler;
   readonly spool: Spool;
+  readonly alerts: AlertBook;
+  readonly feedback: SmartHostFeedback;
+  readonly budget: RateBudget;
   readonly dataDir: string;
+  readonly startedAt: number;
+  readonly #now: () => number;
+  #queueAgeTimer: NodeJS.Timeout | null = null;
   #settings: Settings;
   #password: string | null;
   #smarthostCa: string | null = null;
@@ -56,17 +71,31 @@ export class Relay {
 
   private constructor(options: RelayOptions) {
     const now = options.now ?? Date.now;
+    this.#now = now;
+    this.startedAt = now();
     this.dataDir = options.dataDir;
     this.#settings = options.settings;
     this.#password = options.password;
     this.bus = new EventBus(now);
+    this.alerts = new AlertBook(this.bus, now);
     this.spool = new Spool({ dataDir: options.dataDir, fileSystem: options.fileSystem, bus: this.bus });
+    this.budget = new RateBudget({ file: path.join(options.dataDir, 'budget.log'), now });
+    this.feedback = new SmartHostFeedback({
+      name: () => this.#smartHostName(),
+      settings: () => this.#settings,
+      bus: this.bus,
+      alerts: this.alerts,
+      now,
+      onResume: () => this.scheduler.pump(),
+    });
     this.queue = new QueueManager({
       spool: this.spool,
       bus: this.bus,
       settings: () => this.#settings,
       now,
       random: options.random,
+      feedback: this.feedback,
+      alerts: this.alerts,
     });
     this.scheduler = new Scheduler({
       settings: () => this.#settings,
@@ -75,6 +104,8 @@ export class Relay {
       agent: this.queue,
       bus: this.bus,
       now,
+      feedback: this.feedback,
+      budget: this.budget,
     });
     this.queue.attach(this.scheduler);
   }
@@ -123,6 +154,8 @@ export class Relay {
       allow: networks.cidrs.join(','),
       'data-dir': options.dataDir,
     });
+    this.#queueAgeTimer = setInterval(() => this.#checkQueueAge(), QUEUE_AGE_CHECK_MS);
+    this.#queueAgeTimer.unref();
     if (!settings.smarthost) {
       this.bus.emit('WAITING', {
         queued: this.queue.size,
@@ -137,6 +170,98 @@ export class Relay {
 
   get listenAddress(): { host: string; port: number } | null {
     return this.#listener?.address ?? null;
+  }
+
+  #smartHostName(): string {
+    const host = this.#settings.smarthost;
+    return host ? formatHostPort(host) : 'none';
+  }
+
+  /** Raises the "queue getting old" alert once per episode, and clears it. */
+  #checkQueueAge(): void {
+    const oldest = this.queue.oldestReceivedAt();
+    const limitMs = this.#settings.queueAgeAlertMinutes * 60 * 1000;
+    const ageMs = oldest === null ? 0 : this.#now() - oldest;
+    if (ageMs > limitMs) {
+      this.alerts.raise({
+        kind: 'queue-old',
+        smartHost: null,
+        reply: this.feedback.lastReply,
+        explanation: `The oldest message has waited ${Math.round(ageMs / 60_000)} minutes to be delivered.`,
+        advice: 'Open the queue to see the last reply of the smart host for the waiting messages, and check the smart-host settings and the network.',
+      });
+    } else {
+      this.alerts.clear(['queue-old'], null, 'queue caught up');
+    }
+  }
+
+  status(): RelayStatus {
+    const counts = this.budget.counts();
+    const settings = this.#settings;
+    const smartHost: SmartHostStatus = {
+      name: this.#smartHostName(),
+      state: this.feedback.state,
+      since: this.feedback.since,
+      resumesAt: this.feedback.resumesAt,
+      lastReply: this.feedback.lastReply,
+      maxConnections: settings.maxConnections,
+      connectionLimit: this.feedback.connectionLimit(),
+      openConnections: this.scheduler.openConnections,
+      sentLastMinute: counts.messagesLastMinute,
+      sentLastHour: counts.messagesLastHour,
+      sentLastDay: counts.messagesLastDay,
+      recipientsLastDay: counts.recipientsLastDay,
+      maxMessagesPerDay: settings.maxMessagesPerDay,
+      maxRecipientsPerDay: settings.maxRecipientsPerDay,
+    };
+    const address = this.listenAddress;
+    return {
+      version: RELAY_VERSION,
+      startedAt: this.startedAt,
+      listen: address ? formatHostPort(address) : null,
+      queue: this.queue.counts(),
+      oldestQueuedAt: this.queue.oldestReceivedAt(),
+      openConnections: this.scheduler.openConnections,
+      smartHosts: [smartHost],
+      alerts: this.alerts.list(),
+    };
+  }
+
+  listQueue(query: QueueQuery): QueuePage {
+    return this.queue.list(query);
+  }
+
+  /** Pauses sending to the smart host until resume(); the queue keeps filling. */
+  pause(): void {
+    this.feedback.pause('user', null, null, 'Sending was paused by a user.', 'Press Resume to start sending again.');
+  }
+
+  resume(): boolean {
+    return this.feedback.resume('user');
+  }
+
+  /**
+   * Applies new settings to the running relay and returns them. Limits,
+   * the smart host and its credentials apply at once; listener settings
+   * (address, TLS, allowed networks, device users) apply at the next start.
+   * NOTE: the caller persists the settings (settings.json or electron-store).
+   */
+  updateSettings(patch: Partial<Settings>, password?: string | null): Settings {
+    const next = mergeSettings(this.#settings, patch);
+    const credentialsChanged =
+      password !== undefined ||
+      next.user !== this.#settings.user ||
+      JSON.stringify(next.smarthost) !== JSON.stringify(this.#settings.smarthost);
+    this.#settings = next;
+    if (password !== undefined) this.#password = password;
+    if (next.smarthostCa) this.#smarthostCa = fsSync.readFileSync(next.smarthostCa, 'utf8');
+    if (credentialsChanged) this.feedback.credentialsChanged();
+    this.scheduler.pump();
+    return next;
+  }
+
+  get passwordSet(): boolean {
+    return this.#password !== null && this.#password !== '';
   }
 
   #smartHostConfig(): SmartHostConfig | null {
@@ -165,6 +290,8 @@ export class Relay {
 
   async #stop(): Promise<void> {
     this.bus.emit('STOPPING', { queued: this.queue.size, open: this.scheduler.openConnections });
+    if (this.#queueAgeTimer) clearInterval(this.#queueAgeTimer);
+    this.feedback.stop();
     await Promise.all([this.#listener?.close(), this.scheduler.stop(STOP_GRACE_MS)]);
     this.bus.emit('STOPPED', { queued: this.queue.size });
     await this.#log?.close();

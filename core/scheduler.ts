@@ -24,13 +24,29 @@ import type { Settings } from './settings.ts';
 import type { SmartHostConfig, SmartHostSession } from './smart-host-session.ts';
 import { SessionFailure } from './smart-host-session.ts';
 import type { EventBus } from './events.ts';
+import type { SmartHostFeedback } from './feedback.ts';
+import type { RateBudget } from './rate-budget.ts';
+import { classifyReply } from './reply-classifier.ts';
+
+/** Permission for one transaction, or the time to try again. */
+export type GateResult = { readonly ok: true } | { readonly ok: false; readonly retryAt: number };
+
+/**
+ * Hands out transactions on one session within the per-connection limit,
+ * the rate budgets and the minimum gap.
+ */
+export interface TransactionGate {
+  acquire(recipients: number): Promise<GateResult>;
+}
 
 /** What the scheduler asks of the queue manager. */
 export interface DeliveryAgent {
   /** Sends one message; resolves false when the session cannot go on. */
-  deliver(session: SmartHostSession, id: string): Promise<boolean>;
+  deliver(session: SmartHostSession, id: string, gate: TransactionGate): Promise<boolean>;
   /** Records one failed attempt for each message after a failed connect. */
   connectFailed(ids: readonly string[], failure: SessionFailure): Promise<void>;
+  /** Returns the number of recipients still to send for a message, 0 if gone. */
+  pendingCount(id: string): number;
 }
 
 export interface SchedulerOptions {
@@ -41,6 +57,8 @@ export interface SchedulerOptions {
   readonly agent: DeliveryAgent;
   readonly bus: EventBus;
   readonly now: () => number;
+  readonly feedback: SmartHostFeedback;
+  readonly budget: RateBudget;
 }
 
 // After a connect failure while other sessions stay open, wait this long
@@ -119,6 +137,7 @@ export class Scheduler {
   #holdExtraConnectionsUntil = 0;
   #timer: NodeJS.Timeout | null = null;
   #timerDueAt = Infinity;
+  #budgetTimer: NodeJS.Timeout | null = null;
   #stopping = false;
 
   constructor(options: SchedulerOptions) {
@@ -226,9 +245,18 @@ export class Scheduler {
   /** Opens sessions while ready mail outnumbers the sessions that could take it. */
   pump(): void {
     const config = this.#options.smartHost();
-    if (this.#stopping || config === null) return;
-    const limit = this.#options.settings().maxConnections;
+    if (this.#stopping || config === null || this.#options.feedback.paused) return;
+    if (this.readyCount === 0) return;
 
+    // Opening a session only to wait for the budget would hold the smart
+    // host's slot idle, so wait here until the budget allows one message.
+    const budgetWait = this.#options.budget.waitMs(1, this.#options.settings());
+    if (budgetWait > 0) {
+      this.#pumpLater(budgetWait);
+      return;
+    }
+
+    const limit = this.#options.feedback.connectionLimit();
     while (
       this.#openCount < limit &&
       this.readyCount > this.#waiters.length + this.#connectingCount &&
@@ -236,6 +264,15 @@ export class Scheduler {
     ) {
       this.#startWorker(config);
     }
+  }
+
+  #pumpLater(delayMs: number): void {
+    if (this.#budgetTimer) return;
+    this.#budgetTimer = setTimeout(() => {
+      this.#budgetTimer = null;
+      this.pump();
+    }, Math.min(delayMs, MAX_TIMER_MS));
+    this.#budgetTimer.unref();
   }
 
   #startWorker(config: SmartHostConfig): void {
@@ -260,6 +297,7 @@ export class Scheduler {
     }
     this.#connectingCount -= 1;
     this.#sessions.add(session);
+    this.#options.feedback.connected();
 
     try {
       await this.#useSession(session);
@@ -270,18 +308,17 @@ export class Scheduler {
   }
 
   async #useSession(session: SmartHostSession): Promise<void> {
-    let sent = 0;
-    while (!this.#stopping && !session.closed) {
+    const gate = new SessionGate(this.#options, () => this.#stopping);
+    while (!this.#stopping && !session.closed && !this.#options.feedback.paused) {
       // Read each time: a lowered limit applies to open sessions too.
-      if (sent >= this.#options.settings().maxMessagesPerConnection) break;
+      if (gate.transactions >= this.#options.settings().maxMessagesPerConnection) break;
       const id = await this.#nextMessage();
       if (id === undefined) break;
 
-      sent += 1;
       this.#inFlight.add(id);
       let usable: boolean;
       try {
-        usable = await this.#options.agent.deliver(session, id);
+        usable = await this.#options.agent.deliver(session, id, gate);
       } finally {
         this.#inFlight.delete(id);
       }
@@ -304,20 +341,32 @@ export class Scheduler {
       error instanceof SessionFailure
         ? error
         : new SessionFailure('connect', undefined, (error as Error).message, true);
+    const othersOpen = this.#openCount - 1;
     this.#options.bus.emit('CONNECT_FAILED', {
       relay: `${config.host}:${config.port}`,
       stage: failure.stage,
       reply: failure.reply,
-      open: this.#openCount - 1,
+      open: othersOpen,
     });
 
-    if (this.#openCount > 1) {
+    const verdict = classifyReply({ code: failure.responseCode, text: failure.reply, stage: failure.stage });
+    if (verdict.kind === 'throttled') {
+      this.#options.feedback.throttled(failure.reply, othersOpen, true);
+    } else if (verdict.affectsSmartHost) {
+      // Quota, blocklist, credentials: the messages wait for the pause to
+      // end, they did nothing wrong.
+      this.#options.feedback.react(verdict, failure.reply, null);
+      return;
+    }
+
+    if (othersOpen > 0) {
       this.#holdExtraConnectionsUntil = this.#options.now() + EXTRA_CONNECTION_HOLD_MS;
       const retry = setTimeout(() => this.pump(), EXTRA_CONNECTION_HOLD_MS);
       retry.unref();
       return;
     }
 
+    if (verdict.kind !== 'throttled') this.#options.feedback.unreachable(failure.reply);
     const ids: string[] = [];
     for (let id = this.#takeReady(); id !== undefined; id = this.#takeReady()) ids.push(id);
     if (ids.length > 0) await this.#options.agent.connectFailed(ids, failure);
@@ -330,6 +379,7 @@ export class Scheduler {
   async stop(graceMs: number): Promise<void> {
     this.#stopping = true;
     if (this.#timer) clearTimeout(this.#timer);
+    if (this.#budgetTimer) clearTimeout(this.#budgetTimer);
     for (const waiter of this.#waiters.splice(0)) waiter(undefined);
 
     const allDone = Promise.allSettled([...this.#workers]);
@@ -342,5 +392,39 @@ export class Scheduler {
 
     for (const session of this.#sessions) session.close();
     await Promise.allSettled([...this.#workers]);
+  }
+}
+
+/**
+ * The transactions of one session. acquire() waits in the session for a
+ * budget or gap shorter than the idle timeout; a longer wait ends the
+ * session instead, so no smart-host slot is held idle for long.
+ */
+class SessionGate implements TransactionGate {
+  readonly #options: SchedulerOptions;
+  readonly #stopping: () => boolean;
+  transactions = 0;
+
+  constructor(options: SchedulerOptions, stopping: () => boolean) {
+    this.#options = options;
+    this.#stopping = stopping;
+  }
+
+  async acquire(recipients: number): Promise<GateResult> {
+    const { settings, budget, feedback, now } = this.#options;
+    for (;;) {
+      const current = settings();
+      if (this.#stopping() || feedback.paused) return { ok: false, retryAt: now() };
+      if (this.transactions >= current.maxMessagesPerConnection) return { ok: false, retryAt: now() };
+
+      const wait = budget.waitMs(recipients, current);
+      if (wait === 0) {
+        budget.record(recipients);
+        this.transactions += 1;
+        return { ok: true };
+      }
+      if (wait > current.idleTimeoutSeconds * 1000) return { ok: false, retryAt: now() + wait };
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
   }
 }

@@ -14,6 +14,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { SettingsError } from './errors.ts';
+import { PRESET_NAMES, findPreset } from './presets.ts';
 
 export type Security = 'starttls' | 'tls' | 'none';
 export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
@@ -51,10 +52,25 @@ export interface Settings {
   readonly retryInitialSeconds: number;
   readonly retryMaxSeconds: number;
   readonly queueLifetimeHours: number;
+  readonly preset: string | null;
+  readonly maxRecipientsPerMessage: number;
+  readonly minGapMs: number;
+  readonly maxMessagesPerMinute: number | null;
+  readonly maxMessagesPerHour: number | null;
+  readonly maxMessagesPerDay: number | null;
+  readonly maxRecipientsPerMinute: number | null;
+  readonly maxRecipientsPerHour: number | null;
+  readonly maxRecipientsPerDay: number | null;
+  readonly blacklistCooldownMinutes: number;
+  readonly quotaPauseMinutes: number;
+  readonly rewriteSender: string | null;
+  readonly rewriteFromHeader: boolean;
+  readonly queueAgeAlertMinutes: number;
 }
 
 type Kind =
   | { type: 'integer'; min: number; max: number }
+  | { type: 'optional-integer'; min: number; max: number }
   | { type: 'number'; min: number; max: number }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'boolean' }
@@ -103,6 +119,21 @@ export const DEFAULT_SETTINGS: Settings = {
   // RFC 5321 section 4.5.4.1: give up after at least 4-5 days; most ISPs
   // and Postfix's own bounce_queue_lifetime keep far less for relays.
   queueLifetimeHours: 48,
+  preset: null,
+  // RFC 5321 section 4.5.3.1.8 asks servers to take at least 100.
+  maxRecipientsPerMessage: 100,
+  minGapMs: 0,
+  maxMessagesPerMinute: null,
+  maxMessagesPerHour: null,
+  maxMessagesPerDay: null,
+  maxRecipientsPerMinute: null,
+  maxRecipientsPerHour: null,
+  maxRecipientsPerDay: null,
+  blacklistCooldownMinutes: 60,
+  quotaPauseMinutes: 60,
+  rewriteSender: null,
+  rewriteFromHeader: false,
+  queueAgeAlertMinutes: 60,
 };
 
 export const SETTING_SPECS: readonly SettingSpec[] = [
@@ -259,6 +290,104 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     kind: { type: 'number', min: 0.0003, max: 720 },
     description: 'time after which undelivered mail is bounced',
   },
+  {
+    key: 'preset',
+    flag: 'preset',
+    argument: 'NAME',
+    kind: { type: 'enum', values: PRESET_NAMES },
+    description: "smart-host preset whose host, port, security and limits fill in what is not set otherwise",
+  },
+  {
+    key: 'maxRecipientsPerMessage',
+    flag: 'max-recipients-per-message',
+    argument: 'N',
+    kind: { type: 'integer', min: 1, max: 10_000 },
+    description: 'recipients per transaction; larger envelopes are split over several',
+  },
+  {
+    key: 'minGapMs',
+    flag: 'min-gap-ms',
+    argument: 'MS',
+    kind: { type: 'integer', min: 0, max: 3_600_000 },
+    description: 'minimum time between two messages to the smart host, in milliseconds',
+  },
+  {
+    key: 'maxMessagesPerMinute',
+    flag: 'max-messages-per-minute',
+    argument: 'N',
+    kind: { type: 'optional-integer', min: 1, max: 10_000_000 },
+    description: 'messages per rolling minute (none: no budget)',
+  },
+  {
+    key: 'maxMessagesPerHour',
+    flag: 'max-messages-per-hour',
+    argument: 'N',
+    kind: { type: 'optional-integer', min: 1, max: 10_000_000 },
+    description: 'messages per rolling hour (none: no budget)',
+  },
+  {
+    key: 'maxMessagesPerDay',
+    flag: 'max-messages-per-day',
+    argument: 'N',
+    kind: { type: 'optional-integer', min: 1, max: 10_000_000 },
+    description: 'messages per rolling 24 hours (none: no budget)',
+  },
+  {
+    key: 'maxRecipientsPerMinute',
+    flag: 'max-recipients-per-minute',
+    argument: 'N',
+    kind: { type: 'optional-integer', min: 1, max: 10_000_000 },
+    description: 'recipients per rolling minute (none: no budget)',
+  },
+  {
+    key: 'maxRecipientsPerHour',
+    flag: 'max-recipients-per-hour',
+    argument: 'N',
+    kind: { type: 'optional-integer', min: 1, max: 10_000_000 },
+    description: 'recipients per rolling hour (none: no budget)',
+  },
+  {
+    key: 'maxRecipientsPerDay',
+    flag: 'max-recipients-per-day',
+    argument: 'N',
+    kind: { type: 'optional-integer', min: 1, max: 10_000_000 },
+    description: 'recipients per rolling 24 hours (none: no budget)',
+  },
+  {
+    key: 'blacklistCooldownMinutes',
+    flag: 'blacklist-cooldown',
+    argument: 'MINUTES',
+    kind: { type: 'number', min: 0, max: 10_080 },
+    description: 'pause after a blocklist reply before trying again by itself (0: wait for Resume)',
+  },
+  {
+    key: 'quotaPauseMinutes',
+    flag: 'quota-pause',
+    argument: 'MINUTES',
+    kind: { type: 'number', min: 0.01, max: 1_440 },
+    description: "pause after a quota reply when the relay's own budgets do not say when it resets",
+  },
+  {
+    key: 'rewriteSender',
+    flag: 'rewrite-sender',
+    argument: 'ADDRESS',
+    kind: { type: 'string', nullable: true },
+    description: 'envelope sender to use for every message (for smart hosts that accept only their own account)',
+  },
+  {
+    key: 'rewriteFromHeader',
+    flag: 'rewrite-from-header',
+    argument: null,
+    kind: { type: 'boolean' },
+    description: 'with --rewrite-sender, also replace the From: header and keep the original in Reply-To:',
+  },
+  {
+    key: 'queueAgeAlertMinutes',
+    flag: 'queue-age-alert',
+    argument: 'MINUTES',
+    kind: { type: 'number', min: 1, max: 10_080 },
+    description: 'raise an alert when the oldest queued message is older than this',
+  },
 ];
 
 /** Where a value came from, for the error message. */
@@ -285,6 +414,9 @@ export function parseSettingValue(
     case 'integer':
     case 'number':
       return parseNumber(field, raw, kind);
+    case 'optional-integer':
+      if (raw === null || raw === 'none' || raw === 0 || raw === '0') return null;
+      return parseNumber(field, raw, { type: 'integer', min: kind.min, max: kind.max }, 'none (no budget) or ');
     case 'enum':
       if (typeof raw === 'string' && kind.values.includes(raw)) return raw;
       throw new SettingsError(field, raw, `one of ${kind.values.join(', ')}`);
@@ -307,10 +439,11 @@ function parseNumber(
   field: string,
   raw: unknown,
   kind: { type: 'integer' | 'number'; min: number; max: number },
+  alternatives = '',
 ): number {
   const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
   const isInteger = kind.type === 'integer';
-  const expected = `${isInteger ? 'an integer' : 'a number'} from ${kind.min} to ${kind.max}`;
+  const expected = `${alternatives}${isInteger ? 'an integer' : 'a number'} from ${kind.min} to ${kind.max}`;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new SettingsError(field, raw, expected);
   }
@@ -452,8 +585,29 @@ export function checkSettings(settings: Settings): Settings {
   return settings;
 }
 
+/** Returns the settings a preset fills in: its host, port, security and limits. */
+export function presetLayer(name: string | null | undefined): Partial<Settings> {
+  const preset = name ? findPreset(name) : undefined;
+  if (!preset) return {};
+  return {
+    ...(preset.host ? { smarthost: { host: preset.host, port: preset.port } } : {}),
+    security: preset.security,
+    ...preset.limits,
+  };
+}
+
+/**
+ * Combines defaults, the preset named by any layer, and the layers in
+ * order (later ones win), then checks the result.
+ */
 export function mergeSettings(...layers: Partial<Settings>[]): Settings {
-  return checkSettings(Object.assign({}, DEFAULT_SETTINGS, ...layers) as Settings);
+  const presetName = layers.reduce<string | null | undefined>(
+    (name, layer) => (layer.preset !== undefined ? layer.preset : name),
+    undefined,
+  );
+  return checkSettings(
+    Object.assign({}, DEFAULT_SETTINGS, presetLayer(presetName), ...layers) as Settings,
+  );
 }
 
 export function formatHostPort(value: HostPort): string {

@@ -44,6 +44,7 @@ function describeDefault(spec: SettingSpec): string {
 function describeRange(spec: SettingSpec): string {
   const kind = spec.kind;
   if (kind.type === 'integer' || kind.type === 'number') return `, ${kind.min}-${kind.max}`;
+  if (kind.type === 'optional-integer') return `, none or ${kind.min}-${kind.max}`;
   if (kind.type === 'enum') return `, one of ${kind.values.join('|')}`;
   return '';
 }
