@@ -480,6 +480,14 @@ export class QueueManager implements DeliveryAgent {
       return;
     }
 
+    if (failure.afterFinalDot) {
+      // RFC 5321 section 6.1: the smart host may have the message already.
+      // Retrying at once risks a duplicate for every timeout, so the next
+      // attempt waits one backoff step longer than usual.
+      await this.#defer(next, relay, 'unknown-outcome', 1);
+      return;
+    }
+
     if (verdict.affectsSmartHost) {
       // The message did nothing wrong: it waits for the pause to end
       // without growing its backoff.
@@ -553,7 +561,7 @@ export class QueueManager implements DeliveryAgent {
   }
 
   /** Schedules the next attempt, or bounces the rest once the lifetime is over. */
-  async #defer(record: QueueRecord, relay: string, reason?: string): Promise<void> {
+  async #defer(record: QueueRecord, relay: string, reason?: string, extraBackoffSteps = 0): Promise<void> {
     const settings = this.#options.settings();
     const now = this.#options.now();
     const expiresAt = record.receivedAt + settings.queueLifetimeHours * HOUR_MS;
@@ -578,7 +586,7 @@ export class QueueManager implements DeliveryAgent {
       return;
     }
 
-    const delay = retryDelayMs(record.attempts, settings, this.#options.random);
+    const delay = retryDelayMs(record.attempts + extraBackoffSteps, settings, this.#options.random);
     const next: QueueRecord = { ...record, nextAttemptAt: Math.min(now + delay, expiresAt) };
     this.#records.set(next.id, next);
     await this.#options.spool.update(next);

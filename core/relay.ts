@@ -28,6 +28,7 @@ import { AlertBook } from './alerts.ts';
 import { SmartHostFeedback } from './feedback.ts';
 import { RateBudget } from './rate-budget.ts';
 import { mergeSettings } from './settings.ts';
+import { steadyClock } from './clock.ts';
 import type { QueuePage, QueueQuery, RelayStatus, SmartHostStatus } from './api/model.ts';
 
 export const RELAY_VERSION = '0.1.0';
@@ -70,7 +71,7 @@ export class Relay {
   #stopped: Promise<void> | null = null;
 
   private constructor(options: RelayOptions) {
-    const now = options.now ?? Date.now;
+    const now = options.now ?? steadyClock();
     this.#now = now;
     this.startedAt = now();
     this.dataDir = options.dataDir;
@@ -141,7 +142,7 @@ export class Relay {
       certificate,
       spool: this.spool,
       bus: this.bus,
-      now: options.now ?? Date.now,
+      now: this.#now,
       onQueued: (record) => this.queue.add(record),
     });
     const address = await this.#listener.listen();
@@ -276,6 +277,7 @@ export class Relay {
       tlsVerify: settings.tlsVerify,
       ca: this.#smarthostCa,
       clientName: settings.hostname,
+      replyTimeoutMs: settings.replyTimeoutSeconds * 1000,
     };
   }
 

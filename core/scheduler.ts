@@ -262,6 +262,10 @@ export class Scheduler {
       this.readyCount > this.#waiters.length + this.#connectingCount &&
       (this.#openCount === 0 || this.#options.now() >= this.#holdExtraConnectionsUntil)
     ) {
+      // Until one session is up, probe with a single connection: a smart
+      // host that is down, or rejects the credentials, then sees one
+      // attempt instead of one per connection slot.
+      if (this.#sessions.size === 0 && this.#connectingCount > 0) break;
       this.#startWorker(config);
     }
   }
@@ -298,6 +302,8 @@ export class Scheduler {
     this.#connectingCount -= 1;
     this.#sessions.add(session);
     this.#options.feedback.connected();
+    // The probe got through, so more sessions may open now.
+    this.pump();
 
     try {
       await this.#useSession(session);
@@ -351,7 +357,8 @@ export class Scheduler {
 
     const verdict = classifyReply({ code: failure.responseCode, text: failure.reply, stage: failure.stage });
     if (verdict.kind === 'throttled') {
-      this.#options.feedback.throttled(failure.reply, othersOpen, true);
+      // The sessions already up are the number the smart host accepts.
+      this.#options.feedback.throttled(failure.reply, this.#sessions.size, true);
     } else if (verdict.affectsSmartHost) {
       // Quota, blocklist, credentials: the messages wait for the pause to
       // end, they did nothing wrong.

@@ -66,6 +66,7 @@ export interface Settings {
   readonly rewriteSender: string | null;
   readonly rewriteFromHeader: boolean;
   readonly queueAgeAlertMinutes: number;
+  readonly replyTimeoutSeconds: number;
 }
 
 type Kind =
@@ -134,6 +135,9 @@ export const DEFAULT_SETTINGS: Settings = {
   rewriteSender: null,
   rewriteFromHeader: false,
   queueAgeAlertMinutes: 60,
+  // RFC 5321 section 4.5.3.2.6: wait at least 10 minutes for the reply to
+  // the final dot, because the server may still be processing the message.
+  replyTimeoutSeconds: 600,
 };
 
 export const SETTING_SPECS: readonly SettingSpec[] = [
@@ -387,6 +391,13 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     argument: 'MINUTES',
     kind: { type: 'number', min: 1, max: 10_080 },
     description: 'raise an alert when the oldest queued message is older than this',
+  },
+  {
+    key: 'replyTimeoutSeconds',
+    flag: 'reply-timeout',
+    argument: 'SECONDS',
+    kind: { type: 'number', min: 1, max: 3_600 },
+    description: 'how long to wait for a reply from the smart host, the reply to the final dot included',
   },
 ];
 

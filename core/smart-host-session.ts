@@ -24,16 +24,15 @@ export interface SmartHostConfig {
   readonly ca: string | null;
   /** Name sent in EHLO. */
   readonly clientName: string;
+  /** Longest wait for any reply, the one to the final dot included. */
+  readonly replyTimeoutMs: number;
 }
 
-// Timeouts for one session. Postfix uses 30 s to connect and 300 s for
-// the greeting; smart hosts answer quickly, and a stuck one should give
-// its slot back sooner.
+// Timeouts for opening a session. Postfix uses 30 s to connect and 300 s
+// for the greeting; smart hosts answer quickly, and a stuck one should
+// give its slot back sooner. Replies after that wait replyTimeoutMs.
 const CONNECT_TIMEOUT_MS = 30 * 1000;
 const GREETING_TIMEOUT_MS = 60 * 1000;
-// RFC 5321 section 4.5.3.2.6: wait at least 10 minutes for the reply to
-// the final dot, because the server may still be processing the message.
-const SOCKET_TIMEOUT_MS = 10 * 60 * 1000;
 
 export class SessionFailure extends Error {
   readonly stage: ReplyStage;
@@ -41,14 +40,27 @@ export class SessionFailure extends Error {
   readonly reply: string;
   /** True when the connection cannot carry another transaction. */
   readonly connectionLost: boolean;
+  /**
+   * True when the whole message had been sent and the connection failed
+   * before the reply to the final dot: the smart host may have accepted
+   * it (RFC 5321 section 6.1), so the outcome is unknown.
+   */
+  readonly afterFinalDot: boolean;
 
-  constructor(stage: ReplyStage, responseCode: number | undefined, reply: string, connectionLost: boolean) {
+  constructor(
+    stage: ReplyStage,
+    responseCode: number | undefined,
+    reply: string,
+    connectionLost: boolean,
+    afterFinalDot = false,
+  ) {
     super(reply);
     this.name = 'SessionFailure';
     this.stage = stage;
     this.responseCode = responseCode;
     this.reply = reply;
     this.connectionLost = connectionLost;
+    this.afterFinalDot = afterFinalDot;
   }
 }
 
@@ -87,9 +99,9 @@ function stageOf(error: NodemailerError): ReplyStage {
   return 'network';
 }
 
-function failureFrom(error: NodemailerError, connectionLost: boolean): SessionFailure {
+function failureFrom(error: NodemailerError, connectionLost: boolean, afterFinalDot = false): SessionFailure {
   const reply = (error.response ?? error.message).trim();
-  return new SessionFailure(stageOf(error), error.responseCode, reply, connectionLost);
+  return new SessionFailure(stageOf(error), error.responseCode, reply, connectionLost, afterFinalDot);
 }
 
 export class SmartHostSession {
@@ -123,7 +135,7 @@ export class SmartHostSession {
       name: config.clientName,
       connectionTimeout: CONNECT_TIMEOUT_MS,
       greetingTimeout: GREETING_TIMEOUT_MS,
-      socketTimeout: SOCKET_TIMEOUT_MS,
+      socketTimeout: config.replyTimeoutMs,
       logger: false,
       tls: {
         rejectUnauthorized: config.tlsVerify,
@@ -172,6 +184,12 @@ export class SmartHostSession {
 
   /** Runs one transaction. Throws SessionFailure when the message as a whole failed. */
   send(envelope: MessageEnvelope, message: Readable): Promise<SendOutcome> {
+    // nodemailer reads the stream to its end only once DATA was accepted,
+    // so 'end' means every byte was handed to the socket.
+    let streamed = false;
+    message.once('end', () => {
+      streamed = true;
+    });
     return new Promise((resolve, reject) => {
       this.#connection.send(
         {
@@ -183,7 +201,7 @@ export class SmartHostSession {
         message,
         (error, info) => {
           if (error) {
-            this.#settleFailure(error, message, resolve, reject);
+            this.#settleFailure(error, message, streamed, resolve, reject);
             return;
           }
           resolve({
@@ -199,6 +217,7 @@ export class SmartHostSession {
   #settleFailure(
     error: NodemailerError,
     message: Readable,
+    streamed: boolean,
     resolve: (outcome: SendOutcome) => void,
     reject: (failure: SessionFailure) => void,
   ): void {
@@ -210,7 +229,9 @@ export class SmartHostSession {
       resolve({ accepted: [], rejected, reply: rejected[rejected.length - 1]?.reply ?? '' });
       return;
     }
-    reject(failureFrom(error, this.#closed));
+    // A reply code means the smart host did answer the final dot.
+    const unknownOutcome = streamed && error.responseCode === undefined;
+    reject(failureFrom(error, this.#closed, unknownOutcome));
   }
 
   /** Sends RSET so the connection can carry the next transaction. */
