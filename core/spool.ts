@@ -91,6 +91,8 @@ export interface LoadResult {
   readonly orphans: string[];
 }
 
+/** Records read in parallel at start-up. */
+const LOAD_CONCURRENCY = 64;
 /** Upper bound on the header bytes kept in memory to read the Subject. */
 const HEADER_SCAN_LIMIT_BYTES = 64 * 1024;
 const EIGHT_BIT = /[\x80-\xff]/;
@@ -303,12 +305,19 @@ export class Spool {
 
     const records: QueueRecord[] = [];
     const corrupt: { id: string; reason: string }[] = [];
-    for (const id of jsonIds) {
-      const result = await this.#loadOne(id);
-      if ('record' in result) records.push(result.record);
-      else {
-        corrupt.push({ id, reason: result.reason });
-        await this.moveAside(id);
+    // Reads run LOAD_CONCURRENCY at a time: one by one, a queue of 100,000
+    // messages takes far longer to come back after a restart.
+    const ids = [...jsonIds];
+    for (let start = 0; start < ids.length; start += LOAD_CONCURRENCY) {
+      const batch = ids.slice(start, start + LOAD_CONCURRENCY);
+      const results = await Promise.all(batch.map((id) => this.#loadOne(id)));
+      for (const [index, result] of results.entries()) {
+        const id = batch[index]!;
+        if ('record' in result) records.push(result.record);
+        else {
+          corrupt.push({ id, reason: result.reason });
+          await this.moveAside(id);
+        }
       }
     }
 
