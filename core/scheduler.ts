@@ -64,6 +64,11 @@ export interface SchedulerOptions {
 // After a connect failure while other sessions stay open, wait this long
 // before trying to open another one.
 const EXTRA_CONNECTION_HOLD_MS = 5 * 1000;
+// A closed connection's slot is given back this long after its socket
+// closed. The smart host reads that close in its own time, and a server
+// busy accepting a new connection may count the old one a moment longer;
+// without the pause it could see one connection over the limit.
+const SLOT_RELEASE_DELAY_MS = 50;
 // Longest single timer; setTimeout overflows past 2^31 - 1 ms.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -120,6 +125,10 @@ class DueHeap {
 }
 
 type Waiter = (id: string | undefined) => void;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
 
 export class Scheduler {
   readonly #options: SchedulerOptions;
@@ -282,11 +291,13 @@ export class Scheduler {
   #startWorker(config: SmartHostConfig): void {
     this.#openCount += 1;
     this.#connectingCount += 1;
-    const worker = this.#runWorker(config).finally(() => {
-      this.#workers.delete(worker);
-      this.#openCount -= 1;
-      this.pump();
-    });
+    const worker = this.#runWorker(config)
+      .then(() => delay(SLOT_RELEASE_DELAY_MS))
+      .finally(() => {
+        this.#workers.delete(worker);
+        this.#openCount -= 1;
+        this.pump();
+      });
     this.#workers.add(worker);
   }
 
@@ -431,7 +442,7 @@ class SessionGate implements TransactionGate {
         return { ok: true };
       }
       if (wait > current.idleTimeoutSeconds * 1000) return { ok: false, retryAt: now() + wait };
-      await new Promise((resolve) => setTimeout(resolve, wait));
+      await delay(wait);
     }
   }
 }

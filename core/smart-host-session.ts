@@ -144,7 +144,27 @@ export class SmartHostSession {
     });
     const session = new SmartHostSession(connection);
 
-    await new Promise<void>((resolve, reject) => {
+    try {
+      await SmartHostSession.#connect(connection);
+    } catch (error) {
+      connection.close();
+      await socketClosed(connection);
+      throw error;
+    }
+    if (config.user) {
+      try {
+        await session.#login(config.user, config.password ?? '');
+      } catch (error) {
+        session.close();
+        await session.whenClosed();
+        throw error;
+      }
+    }
+    return session;
+  }
+
+  static #connect(connection: SMTPConnection): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
       const onError = (error: NodemailerError): void => reject(failureFrom(error, true));
       const onEnd = (): void =>
         reject(new SessionFailure('connect', undefined, 'Connection closed before the greeting', true));
@@ -157,16 +177,6 @@ export class SmartHostSession {
         else resolve();
       });
     });
-
-    if (config.user) {
-      try {
-        await session.#login(config.user, config.password ?? '');
-      } catch (error) {
-        session.close();
-        throw error;
-      }
-    }
-    return session;
   }
 
   #login(user: string, pass: string): Promise<void> {
@@ -255,10 +265,36 @@ export class SmartHostSession {
     this.#connection.close();
   }
 
-  /** Resolves once the socket is closed, whoever closed it. */
-  whenClosed(): Promise<void> {
-    return this.#closedPromise;
+  /**
+   * Resolves once the TCP socket is closed, whoever closed it. nodemailer
+   * emits 'end' when it half-closes, before the smart host has seen the
+   * close; counting the connection as gone then would let a new one open
+   * while the smart host still counts the old one.
+   */
+  async whenClosed(): Promise<void> {
+    await this.#closedPromise;
+    await socketClosed(this.#connection);
   }
+}
+
+// nodemailer gives up on a graceful close after 5 s and destroys the
+// socket; waiting a little longer than that bounds the wait.
+const SOCKET_CLOSE_WAIT_MS = 6 * 1000;
+
+/** Resolves when the connection's socket has closed (or never existed). */
+function socketClosed(connection: SMTPConnection): Promise<void> {
+  const socket = connection._socket;
+  if (!socket || socket.closed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, SOCKET_CLOSE_WAIT_MS);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function rejectionsOf(errors: NodemailerError[], addresses: string[]): RecipientRejection[] {
