@@ -489,10 +489,11 @@ export class QueueManager implements DeliveryAgent {
     }
 
     if (verdict.affectsSmartHost) {
-      // The message did nothing wrong: it waits for the pause to end
-      // without growing its backoff.
-      const resumeAt = this.#reactToSmartHost(verdict, failure.reply);
-      await this.#wait(next, relay, verdict.kind, resumeAt ?? this.#options.now());
+      // The message did nothing wrong: it stays due, without growing its
+      // backoff, and goes as soon as the pause ends (by its timer or by
+      // a user's Resume, whichever comes first).
+      this.#reactToSmartHost(verdict, failure.reply);
+      await this.#wait(next, relay, verdict.kind, this.#options.now());
       return;
     }
     await this.#defer(next, relay, verdict.kind);
