@@ -29,6 +29,11 @@ export const EVENT_WORDS = [
   'RESUMED',
   'ALERT',
   'ALERT_CLEARED',
+  // OAuth2 sign-in and token refresh (tokens themselves are never logged).
+  'SIGNED_IN',
+  'OAUTH_REFRESHED',
+  'OAUTH_REFRESH_FAILED',
+  'OAUTH_TOKEN_STORE_FAILED',
   // Queue maintenance.
   'HELD',
   'RELEASED',

@@ -24,6 +24,7 @@ import { QueueManager } from './queue-manager.ts';
 import { Scheduler } from './scheduler.ts';
 import { SmartHostSession } from './smart-host-session.ts';
 import type { SmartHostConfig } from './smart-host-session.ts';
+import type { AccessTokenProvider } from './oauth/xoauth2.ts';
 import { AlertBook } from './alerts.ts';
 import { SmartHostFeedback } from './feedback.ts';
 import { RateBudget } from './rate-budget.ts';
@@ -49,6 +50,8 @@ export interface RelayOptions {
   readonly now?: () => number;
   readonly random?: () => number;
   readonly fileSystem?: SpoolFileSystem | undefined;
+  /** OAuth2 access tokens for `authMethod: 'xoauth2'`. */
+  readonly tokens?: AccessTokenProvider | null | undefined;
 }
 
 export class Relay {
@@ -65,6 +68,7 @@ export class Relay {
   #queueAgeTimer: NodeJS.Timeout | null = null;
   #settings: Settings;
   #password: string | null;
+  #tokens: AccessTokenProvider | null;
   #smarthostCa: string | null = null;
   #listener: Listener | null = null;
   #log: ActivityLog | null = null;
@@ -77,6 +81,7 @@ export class Relay {
     this.dataDir = options.dataDir;
     this.#settings = options.settings;
     this.#password = options.password;
+    this.#tokens = options.tokens ?? null;
     this.bus = new EventBus(now);
     this.alerts = new AlertBook(this.bus, now);
     this.spool = new Spool({ dataDir: options.dataDir, fileSystem: options.fileSystem, bus: this.bus });
@@ -261,6 +266,14 @@ export class Relay {
     return next;
   }
 
+  /** Uses a new OAuth2 sign-in; a credentials stop gets one new attempt. */
+  setTokenProvider(tokens: AccessTokenProvider | null): void {
+    this.#tokens = tokens;
+    this.bus.emit('SIGNED_IN', { relay: this.#smartHostName(), method: 'xoauth2' });
+    this.feedback.credentialsChanged();
+    this.scheduler.pump();
+  }
+
   get passwordSet(): boolean {
     return this.#password !== null && this.#password !== '';
   }
@@ -278,6 +291,8 @@ export class Relay {
       ca: this.#smarthostCa,
       clientName: settings.hostname,
       replyTimeoutMs: settings.replyTimeoutSeconds * 1000,
+      authMethod: settings.authMethod,
+      tokens: this.#tokens,
     };
   }
 

@@ -27,6 +27,7 @@ import type { EventBus } from './events.ts';
 import type { SmartHostFeedback } from './feedback.ts';
 import type { RateBudget } from './rate-budget.ts';
 import { classifyReply } from './reply-classifier.ts';
+import { isOAuthError } from './oauth/errors.ts';
 
 /** Permission for one transaction, or the time to try again. */
 export type GateResult = { readonly ok: true } | { readonly ok: false; readonly retryAt: number };
@@ -354,6 +355,19 @@ export class Scheduler {
   }
 
   async #connectFailed(error: unknown, config: SmartHostConfig): Promise<void> {
+    // A refused or missing OAuth2 sign-in is a credentials problem that
+    // only a new sign-in fixes; retrying would only hammer the token
+    // endpoint. A token endpoint that is down is transient.
+    if (isOAuthError(error) && !error.transient) {
+      this.#options.feedback.pause(
+        'credentials',
+        error.message,
+        null,
+        'The smart-host account could not sign in with OAuth2: the sign-in is missing, expired or was revoked.',
+        'Sign in again to the smart-host account in the settings (or run serve with --oauth-sign-in); mail waits until then.',
+      );
+      return;
+    }
     const failure =
       error instanceof SessionFailure
         ? error

@@ -67,6 +67,11 @@ export interface Settings {
   readonly rewriteFromHeader: boolean;
   readonly queueAgeAlertMinutes: number;
   readonly replyTimeoutSeconds: number;
+  readonly authMethod: 'password' | 'xoauth2';
+  readonly oauthProvider: 'microsoft' | 'google' | 'custom';
+  readonly oauthClientId: string | null;
+  readonly oauthTenant: string | null;
+  readonly oauthTokenUrl: string | null;
 }
 
 type Kind =
@@ -138,6 +143,11 @@ export const DEFAULT_SETTINGS: Settings = {
   // RFC 5321 section 4.5.3.2.6: wait at least 10 minutes for the reply to
   // the final dot, because the server may still be processing the message.
   replyTimeoutSeconds: 600,
+  authMethod: 'password',
+  oauthProvider: 'microsoft',
+  oauthClientId: null,
+  oauthTenant: null,
+  oauthTokenUrl: null,
 };
 
 export const SETTING_SPECS: readonly SettingSpec[] = [
@@ -398,6 +408,41 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     argument: 'SECONDS',
     kind: { type: 'number', min: 1, max: 3_600 },
     description: 'how long to wait for a reply from the smart host, the reply to the final dot included',
+  },
+  {
+    key: 'authMethod',
+    flag: 'auth-method',
+    argument: 'METHOD',
+    kind: { type: 'enum', values: ['password', 'xoauth2'] },
+    description: 'how --user signs in to the smart host: a password, or OAuth2 (XOAUTH2) for Microsoft 365 and Google',
+  },
+  {
+    key: 'oauthProvider',
+    flag: 'oauth-provider',
+    argument: 'NAME',
+    kind: { type: 'enum', values: ['microsoft', 'google', 'custom'] },
+    description: 'OAuth2 identity provider for --auth-method xoauth2',
+  },
+  {
+    key: 'oauthClientId',
+    flag: 'oauth-client-id',
+    argument: 'ID',
+    kind: { type: 'string', nullable: true },
+    description: 'application (client) id of the app registration used to sign in',
+  },
+  {
+    key: 'oauthTenant',
+    flag: 'oauth-tenant',
+    argument: 'TENANT',
+    kind: { type: 'string', nullable: true },
+    description: 'Microsoft tenant: organizations, common, a tenant id or a domain (default: organizations)',
+  },
+  {
+    key: 'oauthTokenUrl',
+    flag: 'oauth-token-url',
+    argument: 'URL',
+    kind: { type: 'string', nullable: true },
+    description: "token endpoint, required for --oauth-provider custom; replaces the provider's otherwise",
   },
 ];
 

@@ -12,6 +12,9 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { NodemailerError } from 'nodemailer/lib/errors';
 import type { ReplyStage } from './reply-classifier.ts';
 import type { Security } from './settings.ts';
+import { loginWithXOAuth2 } from './oauth/xoauth2.ts';
+import type { AccessTokenProvider } from './oauth/xoauth2.ts';
+import { isOAuthError } from './oauth/errors.ts';
 
 export interface SmartHostConfig {
   readonly host: string;
@@ -26,6 +29,9 @@ export interface SmartHostConfig {
   readonly clientName: string;
   /** Longest wait for any reply, the one to the final dot included. */
   readonly replyTimeoutMs: number;
+  /** password: AUTH PLAIN/LOGIN with `password`; xoauth2: an OAuth2 access token from `tokens`. */
+  readonly authMethod: 'password' | 'xoauth2';
+  readonly tokens: AccessTokenProvider | null;
 }
 
 // Timeouts for opening a session. Postfix uses 30 s to connect and 300 s
@@ -153,7 +159,11 @@ export class SmartHostSession {
     }
     if (config.user) {
       try {
-        await session.#login(config.user, config.password ?? '');
+        if (config.authMethod === 'xoauth2') {
+          await session.#loginWithToken(config.user, config.tokens);
+        } else {
+          await session.#login(config.user, config.password ?? '');
+        }
       } catch (error) {
         session.close();
         await session.whenClosed();
@@ -186,6 +196,23 @@ export class SmartHostSession {
         else resolve();
       });
     });
+  }
+
+  /**
+   * Signs in with XOAUTH2. An OAuthError (no sign-in yet, refresh token
+   * refused) passes through unchanged, so the caller can tell it from a
+   * smart-host reply.
+   */
+  async #loginWithToken(user: string, tokens: AccessTokenProvider | null): Promise<void> {
+    if (tokens === null) {
+      throw new SessionFailure('auth', undefined, 'No OAuth2 sign-in: sign in to the smart host account first', true);
+    }
+    try {
+      await loginWithXOAuth2(this.#connection, user, tokens);
+    } catch (error) {
+      if (isOAuthError(error)) throw error;
+      throw failureFrom(error as NodemailerError, this.#closed);
+    }
   }
 
   get closed(): boolean {

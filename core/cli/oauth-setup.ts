@@ -1,0 +1,116 @@
+/**
+ * OAuth2 for the headless `serve` command: builds the access-token source
+ * from the settings, the stored sign-in (`<data-dir>/oauth-token.json`,
+ * mode 0600) and SMARTHOST_OAUTH_REFRESH_TOKEN, and runs the device sign-in
+ * (RFC 8628) for `--oauth-sign-in`.
+ *
+ * Tokens are never printed or logged; only their events are (refreshed,
+ * refresh failed) through the relay's activity log.
+ */
+import type { Settings } from '../settings.ts';
+import type { EventBus } from '../events.ts';
+import { resolveOAuthClient } from '../oauth/providers.ts';
+import type { OAuthClient } from '../oauth/providers.ts';
+import { FileTokenStore, chooseRefreshToken, grantFor, saveRotatedTokensTo, sha256Hex } from '../oauth/token-store.ts';
+import { AccessTokenSource } from '../oauth/token-source.ts';
+import type { TokenSourceEvent } from '../oauth/token-source.ts';
+import { requestDeviceCode } from '../oauth/sign-in.ts';
+import type { DeviceCodePrompt } from '../oauth/sign-in.ts';
+
+export interface OAuthSetup {
+  readonly client: OAuthClient;
+  readonly tokens: AccessTokenSource;
+  /** Connects token events to the relay's log once the relay runs. */
+  attach(bus: EventBus): void;
+}
+
+function clientFrom(settings: Settings): OAuthClient {
+  return resolveOAuthClient({
+    provider: settings.oauthProvider,
+    clientId: settings.oauthClientId,
+    tenant: settings.oauthTenant,
+    tokenUrl: settings.oauthTokenUrl,
+    clientSecret: process.env.SMARTHOST_OAUTH_CLIENT_SECRET || null,
+  });
+}
+
+function logFields(event: TokenSourceEvent): Record<string, string | number | boolean | undefined> {
+  switch (event.event) {
+    case 'OAUTH_REFRESHED':
+      return { expires: new Date(event.expiresAt).toISOString(), rotated: event.rotated, forced: event.forced };
+    case 'OAUTH_REFRESH_FAILED':
+      return {
+        code: event.code,
+        reason: event.reason,
+        retry: event.retryAt === undefined ? 'after sign-in' : new Date(event.retryAt).toISOString(),
+      };
+    case 'OAUTH_TOKEN_STORE_FAILED':
+      return { error: event.error.message };
+  }
+}
+
+/**
+ * Returns the token source for `authMethod: 'xoauth2'`, or null for
+ * password sign-in. With `signIn`, first runs the device sign-in and
+ * stores its grant, printing the user code with `print`.
+ */
+export async function setUpOAuth(
+  settings: Settings,
+  dataDir: string,
+  options: { readonly signIn: boolean; readonly print: (line: string) => void },
+): Promise<OAuthSetup | null> {
+  if (settings.authMethod !== 'xoauth2') return null;
+
+  const client = clientFrom(settings);
+  const store = FileTokenStore.inDataDir(dataDir);
+  const seed = process.env.SMARTHOST_OAUTH_REFRESH_TOKEN || null;
+  const stored = await store.load();
+  const choice = chooseRefreshToken(client, stored, seed);
+  let seedSha = choice.source === 'environment' && seed ? sha256Hex(seed) : (stored?.seedSha256 ?? null);
+  if (choice.source === 'environment' && seed) await store.save(grantFor(client, seed, seedSha));
+
+  let refreshToken = choice.refreshToken;
+  let accessToken;
+  if (options.signIn) {
+    const result = await runDeviceSignIn(client, options.print);
+    seedSha = null;
+    await store.save(grantFor(client, result.refreshToken, seedSha));
+    refreshToken = result.refreshToken;
+    accessToken = result.accessToken;
+  } else if (refreshToken === null) {
+    options.print(
+      'No OAuth2 sign-in is stored for the smart host yet; mail is held until one exists. ' +
+        'Run serve once with --oauth-sign-in, or set SMARTHOST_OAUTH_REFRESH_TOKEN.',
+    );
+  }
+
+  let bus: EventBus | null = null;
+  const tokens = new AccessTokenSource({
+    client,
+    refreshToken,
+    accessToken,
+    storeRefreshToken: saveRotatedTokensTo(store, client, seedSha),
+    onEvent: (event) => bus?.emit(event.event, logFields(event)),
+  });
+  return {
+    client,
+    tokens,
+    attach: (target) => {
+      bus = target;
+    },
+  };
+}
+
+async function runDeviceSignIn(client: OAuthClient, print: (line: string) => void) {
+  const signIn = await requestDeviceCode({ client });
+  print(describePrompt(signIn.prompt));
+  const result = await signIn.complete();
+  print('Signed in. The sign-in is stored in the data dir (oauth-token.json, readable only by its owner).');
+  return result;
+}
+
+function describePrompt(prompt: DeviceCodePrompt): string {
+  if (prompt.message) return prompt.message;
+  const minutes = Math.max(1, Math.round((prompt.expiresAt - Date.now()) / 60_000));
+  return `To sign in, open ${prompt.verificationUri} and enter the code ${prompt.userCode} within ${minutes} minutes.`;
+}
