@@ -5,7 +5,8 @@
  *   throttled    lower the connection limit and hold it for a cool-down,
  *                then raise it by one per RECOVERY_SUCCESSES deliveries,
  *                never above the user's limit;
- *   quota        pause until the budget window resets (or quotaPauseMinutes);
+ *   quota        pause for quotaPauseMinutes, then probe with one message
+ *                (the provider's reply does not say when its window resets);
  *   blacklisted  pause, alert, resume on Resume or after blacklistCooldownMinutes;
  *   credentials  stop until the credentials change or the user resumes,
  *                so known-bad credentials are never retried into a lockout;
@@ -175,14 +176,27 @@ export class SmartHostFeedback {
     });
   }
 
-  /** Reacts to a smart-host-wide verdict other than throttling. */
-  react(verdict: ReplyClassification, reply: string, resumeAt: number | null): void {
+  /**
+   * Reacts to a smart-host-wide verdict other than throttling, and returns
+   * when the pause ends by itself (null: only Resume or new credentials
+   * end it).
+   */
+  react(verdict: ReplyClassification, reply: string): number | null {
     const kind: PauseKind | null =
       verdict.kind === 'quota' || verdict.kind === 'blacklisted' || verdict.kind === 'credentials' || verdict.kind === 'needs-person'
         ? verdict.kind
         : null;
-    if (kind === null) return;
+    if (kind === null) return null;
+
+    const settings = this.#options.settings();
+    const now = this.#options.now();
+    let resumeAt: number | null = null;
+    if (kind === 'quota') resumeAt = now + settings.quotaPauseMinutes * MINUTE_MS;
+    if (kind === 'blacklisted' && settings.blacklistCooldownMinutes > 0) {
+      resumeAt = now + settings.blacklistCooldownMinutes * MINUTE_MS;
+    }
     this.pause(kind, reply, resumeAt, verdict.explanation, verdict.advice);
+    return resumeAt;
   }
 
   /** Pauses sending; a second reply of the same episode changes nothing. */

@@ -54,6 +54,8 @@ interface AttemptResult {
   postponedTo: number | null;
   /** Recipients refused with a temporary reply in this attempt. */
   refusedForNow: number;
+  /** Reply class of those refusals, for the DEFERRED line. */
+  deferReason: 'transient' | 'throttled';
 }
 
 export interface QueueManagerOptions {
@@ -275,6 +277,7 @@ export class QueueManager implements DeliveryAgent {
       failure: null,
       postponedTo: null,
       refusedForNow: 0,
+      deferReason: 'transient',
     };
 
     let usable = true;
@@ -369,6 +372,7 @@ export class QueueManager implements DeliveryAgent {
     const accepted = new Set(outcome.accepted.map((address) => address.toLowerCase()));
     const rejected = new Map(outcome.rejected.map((item) => [item.address.toLowerCase(), item]));
     const sentNow: string[] = [];
+    let throttledBy: string | undefined;
 
     const recipients = record.recipients.map((recipient): Recipient => {
       if (recipient.status !== 'pending') return recipient;
@@ -389,14 +393,24 @@ export class QueueManager implements DeliveryAgent {
         });
         return { ...recipient, status: 'bounced', reply: rejection.reply };
       }
-      // A quota or blocklist reply to RCPT is about the smart host.
-      if (verdict.affectsSmartHost && verdict.kind !== 'throttled') {
+      // A quota or blocklist reply to RCPT is about the smart host, and so
+      // is a rate limit, except "too many recipients" (x.5.3), which only
+      // means the rest goes in the next transaction.
+      if (verdict.kind === 'throttled' && !/\.5\.3$/.test(verdict.enhancedCode ?? '')) {
+        throttledBy ??= rejection.reply;
+      } else if (verdict.affectsSmartHost && verdict.kind !== 'throttled') {
         this.#reactToSmartHost(verdict, rejection.reply);
       }
       result.refusedForNow += 1;
       return { ...recipient, reply: rejection.reply };
     });
 
+    // One rate-limit reply per transaction lowers the limit once, however
+    // many recipients it refused.
+    if (throttledBy !== undefined) {
+      result.deferReason = 'throttled';
+      this.#options.feedback.throttled(throttledBy, this.#scheduler?.openConnections ?? 1, false);
+    }
     result.record = {
       ...record,
       recipients,
@@ -436,7 +450,7 @@ export class QueueManager implements DeliveryAgent {
       return;
     }
     if (result.refusedForNow > 0) {
-      await this.#defer(record, relay, 'transient');
+      await this.#defer(record, relay, result.deferReason);
       return;
     }
     // Only transactions the gate did not allow yet are left: no failure,
@@ -500,16 +514,8 @@ export class QueueManager implements DeliveryAgent {
   }
 
   /** Pauses the smart host for a quota, blocklist, credentials or provider problem. */
-  #reactToSmartHost(verdict: ReplyClassification, reply: string): number | null {
-    const settings = this.#options.settings();
-    const now = this.#options.now();
-    let resumeAt: number | null = null;
-    if (verdict.kind === 'quota') resumeAt = now + settings.quotaPauseMinutes * MINUTE_MS;
-    if (verdict.kind === 'blacklisted' && settings.blacklistCooldownMinutes > 0) {
-      resumeAt = now + settings.blacklistCooldownMinutes * MINUTE_MS;
-    }
-    this.#options.feedback.react(verdict, reply, resumeAt);
-    return resumeAt;
+  #reactToSmartHost(verdict: ReplyClassification, reply: string): void {
+    this.#options.feedback.react(verdict, reply);
   }
 
   /** Reschedules a message for `at` without counting toward its backoff. */

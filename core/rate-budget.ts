@@ -8,13 +8,20 @@
  * never both take the last unit of a budget.
  *
  * The counts survive restarts: each transaction appends one line
- * `<ms since epoch> <recipients>` to `<data-dir>/budget-<host>.log`, and
+ * `<ms since epoch> <recipients>` to `<data-dir>/budget.log`, and
  * the file is compacted to the last day at start-up. A line is written
  * with appendFileSync and no fsync, so a power loss can forget the last
  * few seconds of counts (a kill -9 cannot, the OS still has them).
  */
 import fs from 'node:fs';
 
+/**
+ * Extra time each window is held for. The smart host counts a message
+ * when its MAIL arrives, a little after the relay counted it, and that
+ * delay varies; without a margin, two messages a window apart by the
+ * relay's clock can land inside one window by the smart host's.
+ */
+export const WINDOW_MARGIN_MS = 1000;
 export const MINUTE_MS = 60 * 1000;
 export const HOUR_MS = 60 * MINUTE_MS;
 export const DAY_MS = 24 * HOUR_MS;
@@ -47,15 +54,22 @@ interface Window {
 export class RateBudget {
   readonly #file: string | null;
   readonly #now: () => number;
+  readonly #marginMs: number;
   /** Start times of counted transactions, oldest first. */
   #times: number[] = [];
   /** Recipients of each transaction, same order. */
   #recipients: number[] = [];
   #lastAt = -Infinity;
 
-  constructor(options: { readonly file: string | null; readonly now: () => number }) {
+  constructor(options: {
+    readonly file: string | null;
+    readonly now: () => number;
+    /** Defaults to WINDOW_MARGIN_MS. */
+    readonly windowMarginMs?: number;
+  }) {
     this.#file = options.file;
     this.#now = options.now;
+    this.#marginMs = options.windowMarginMs ?? WINDOW_MARGIN_MS;
     this.#load();
   }
 
@@ -67,7 +81,7 @@ export class RateBudget {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    const cutoff = this.#now() - DAY_MS;
+    const cutoff = this.#now() - DAY_MS - this.#marginMs;
     for (const line of text.split('\n')) {
       const [at, count] = line.split(' ').map(Number);
       // A torn last line from a crash parses as NaN and is dropped.
@@ -82,7 +96,7 @@ export class RateBudget {
   }
 
   #prune(now: number): void {
-    const cutoff = now - DAY_MS;
+    const cutoff = now - DAY_MS - this.#marginMs;
     let drop = 0;
     while (drop < this.#times.length && this.#times[drop]! <= cutoff) drop += 1;
     if (drop > 0) {
@@ -120,9 +134,21 @@ export class RateBudget {
     let wait = Math.max(0, this.#lastAt + limits.minGapMs - now);
 
     const windows: Window[] = [
-      { lengthMs: MINUTE_MS, maxMessages: limits.maxMessagesPerMinute, maxRecipients: limits.maxRecipientsPerMinute },
-      { lengthMs: HOUR_MS, maxMessages: limits.maxMessagesPerHour, maxRecipients: limits.maxRecipientsPerHour },
-      { lengthMs: DAY_MS, maxMessages: limits.maxMessagesPerDay, maxRecipients: limits.maxRecipientsPerDay },
+      {
+        lengthMs: MINUTE_MS + this.#marginMs,
+        maxMessages: limits.maxMessagesPerMinute,
+        maxRecipients: limits.maxRecipientsPerMinute,
+      },
+      {
+        lengthMs: HOUR_MS + this.#marginMs,
+        maxMessages: limits.maxMessagesPerHour,
+        maxRecipients: limits.maxRecipientsPerHour,
+      },
+      {
+        lengthMs: DAY_MS + this.#marginMs,
+        maxMessages: limits.maxMessagesPerDay,
+        maxRecipients: limits.maxRecipientsPerDay,
+      },
     ];
     for (const window of windows) wait = Math.max(wait, this.#windowWait(now, window, recipients));
     return wait;

@@ -106,7 +106,7 @@ export class Relay {
     this.scheduler = new Scheduler({
       settings: () => this.#settings,
       smartHost: () => this.#smartHostConfig(),
-      openSession: (config) => SmartHostSession.open(config),
+      openSession: (config, onGreeted) => SmartHostSession.open(config, onGreeted),
       agent: this.queue,
       bus: this.bus,
       now,

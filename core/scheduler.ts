@@ -54,7 +54,8 @@ export interface SchedulerOptions {
   readonly settings: () => Settings;
   /** The smart host to use now, or null while none is configured. */
   readonly smartHost: () => SmartHostConfig | null;
-  readonly openSession: (config: SmartHostConfig) => Promise<SmartHostSession>;
+  /** Opens a session; `onGreeted` runs once the smart host greeted it. */
+  readonly openSession: (config: SmartHostConfig, onGreeted: () => void) => Promise<SmartHostSession>;
   readonly agent: DeliveryAgent;
   readonly bus: EventBus;
   readonly now: () => number;
@@ -144,6 +145,8 @@ export class Scheduler {
   readonly #workers = new Set<Promise<void>>();
   #openCount = 0;
   #connectingCount = 0;
+  /** Sessions the smart host has greeted, logged in or not. */
+  #greetedCount = 0;
   #holdExtraConnectionsUntil = 0;
   #timer: NodeJS.Timeout | null = null;
   #timerDueAt = Infinity;
@@ -303,9 +306,22 @@ export class Scheduler {
   }
 
   async #runWorker(config: SmartHostConfig): Promise<void> {
+    let greeted = false;
+    const onGreeted = (): void => {
+      greeted = true;
+      this.#greetedCount += 1;
+    };
+    try {
+      await this.#runSession(config, onGreeted);
+    } finally {
+      if (greeted) this.#greetedCount -= 1;
+    }
+  }
+
+  async #runSession(config: SmartHostConfig, onGreeted: () => void): Promise<void> {
     let session: SmartHostSession;
     try {
-      session = await this.#options.openSession(config);
+      session = await this.#options.openSession(config, onGreeted);
     } catch (error) {
       this.#connectingCount -= 1;
       await this.#connectFailed(error, config);
@@ -382,12 +398,12 @@ export class Scheduler {
 
     const verdict = classifyReply({ code: failure.responseCode, text: failure.reply, stage: failure.stage });
     if (verdict.kind === 'throttled') {
-      // The sessions already up are the number the smart host accepts.
-      this.#options.feedback.throttled(failure.reply, this.#sessions.size, true);
+      // The sessions it greeted are the number the smart host accepts.
+      this.#options.feedback.throttled(failure.reply, this.#greetedCount, true);
     } else if (verdict.affectsSmartHost) {
       // Quota, blocklist, credentials: the messages wait for the pause to
       // end, they did nothing wrong.
-      this.#options.feedback.react(verdict, failure.reply, null);
+      this.#options.feedback.react(verdict, failure.reply);
       return;
     }
 

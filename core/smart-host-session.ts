@@ -131,7 +131,11 @@ export class SmartHostSession {
   }
 
   /** Connects, upgrades to TLS as configured, and authenticates. */
-  static async open(config: SmartHostConfig): Promise<SmartHostSession> {
+  /**
+   * `onGreeted` runs once the smart host has greeted and answered EHLO
+   * (and STARTTLS), before AUTH: from then on it counts the connection.
+   */
+  static async open(config: SmartHostConfig, onGreeted?: () => void): Promise<SmartHostSession> {
     const connection = new SMTPConnection({
       host: config.host,
       port: config.port,
@@ -157,6 +161,7 @@ export class SmartHostSession {
       await socketClosed(connection);
       throw error;
     }
+    onGreeted?.();
     if (config.user) {
       try {
         if (config.authMethod === 'xoauth2') {
