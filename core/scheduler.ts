@@ -330,8 +330,6 @@ export class Scheduler {
     this.#connectingCount -= 1;
     this.#sessions.add(session);
     this.#options.feedback.connected();
-    // The probe got through, so more sessions may open now.
-    this.pump();
 
     try {
       await this.#useSession(session);
@@ -348,6 +346,9 @@ export class Scheduler {
       if (gate.transactions >= this.#options.settings().maxMessagesPerConnection) break;
       const id = await this.#nextMessage();
       if (id === undefined) break;
+      // The first session is up and has its message: if more mail is
+      // ready, more sessions may open now.
+      if (gate.transactions === 0) this.pump();
 
       this.#inFlight.add(id);
       let usable: boolean;

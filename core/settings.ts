@@ -72,13 +72,15 @@ export interface Settings {
   readonly oauthClientId: string | null;
   readonly oauthTenant: string | null;
   readonly oauthTokenUrl: string | null;
+  readonly oauthScope: string | null;
+  readonly oauthDeviceAuthorizationUrl: string | null;
 }
 
 type Kind =
   | { type: 'integer'; min: number; max: number }
   | { type: 'optional-integer'; min: number; max: number }
   | { type: 'number'; min: number; max: number }
-  | { type: 'enum'; values: readonly string[] }
+  | { type: 'enum'; values: readonly string[]; nullable?: boolean }
   | { type: 'boolean' }
   | { type: 'string'; nullable: boolean }
   | { type: 'hostport'; nullable: boolean }
@@ -148,6 +150,8 @@ export const DEFAULT_SETTINGS: Settings = {
   oauthClientId: null,
   oauthTenant: null,
   oauthTokenUrl: null,
+  oauthScope: null,
+  oauthDeviceAuthorizationUrl: null,
 };
 
 export const SETTING_SPECS: readonly SettingSpec[] = [
@@ -172,7 +176,7 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     argument: null,
     kind: { type: 'boolean' },
     description:
-      "don't allow loopback and the subnets of this machine's own interfaces by default (settings key defaultAllow)",
+      "let only the --allow networks relay without AUTH, not loopback and the subnets of this machine's own interfaces",
   },
   {
     key: 'maxMessageSizeMb',
@@ -253,7 +257,7 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     argument: null,
     kind: { type: 'boolean' },
     description:
-      "don't check the smart host's TLS certificate (settings key tlsVerify; checked by default)",
+      "don't check the smart host's TLS certificate",
   },
   {
     key: 'smarthostCa',
@@ -308,7 +312,7 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     key: 'preset',
     flag: 'preset',
     argument: 'NAME',
-    kind: { type: 'enum', values: PRESET_NAMES },
+    kind: { type: 'enum', values: PRESET_NAMES, nullable: true },
     description: "smart-host preset whose host, port, security and limits fill in what is not set otherwise",
   },
   {
@@ -444,6 +448,20 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     kind: { type: 'string', nullable: true },
     description: "token endpoint, required for --oauth-provider custom; replaces the provider's otherwise",
   },
+  {
+    key: 'oauthScope',
+    flag: 'oauth-scope',
+    argument: 'SCOPES',
+    kind: { type: 'string', nullable: true },
+    description: "space-separated scopes, required for --oauth-provider custom; replaces the provider's otherwise",
+  },
+  {
+    key: 'oauthDeviceAuthorizationUrl',
+    flag: 'oauth-device-url',
+    argument: 'URL',
+    kind: { type: 'string', nullable: true },
+    description: "device authorization endpoint for --oauth-sign-in with --oauth-provider custom; replaces the provider's otherwise",
+  },
 ];
 
 /** Where a value came from, for the error message. */
@@ -474,8 +492,14 @@ export function parseSettingValue(
       if (raw === null || raw === 'none' || raw === 0 || raw === '0') return null;
       return parseNumber(field, raw, { type: 'integer', min: kind.min, max: kind.max }, 'none (no budget) or ');
     case 'enum':
+      if (raw === null && kind.nullable) return null;
       if (typeof raw === 'string' && kind.values.includes(raw)) return raw;
-      throw new SettingsError(field, raw, `one of ${kind.values.join(', ')}`);
+      // Only the settings file can spell null; a flag is left out instead.
+      throw new SettingsError(
+        field,
+        raw,
+        `one of ${kind.values.join(', ')}${kind.nullable && source === 'file' ? ', or null' : ''}`,
+      );
     case 'boolean':
       if (typeof raw === 'boolean') return raw;
       throw new SettingsError(field, raw, 'true or false');

@@ -30,6 +30,8 @@ function clientFrom(settings: Settings): OAuthClient {
     clientId: settings.oauthClientId,
     tenant: settings.oauthTenant,
     tokenUrl: settings.oauthTokenUrl,
+    scope: settings.oauthScope,
+    deviceAuthorizationUrl: settings.oauthDeviceAuthorizationUrl,
     clientSecret: process.env.SMARTHOST_OAUTH_CLIENT_SECRET || null,
   });
 }
@@ -109,8 +111,14 @@ async function runDeviceSignIn(client: OAuthClient, print: (line: string) => voi
   return result;
 }
 
+/**
+ * Returns the sign-in instruction. The provider's own sentence (`message`
+ * is Microsoft's addition to RFC 8628 section 3.2) is used only when it
+ * names both the page and the code, because the user needs both.
+ */
 function describePrompt(prompt: DeviceCodePrompt): string {
-  if (prompt.message) return prompt.message;
+  const message = prompt.message;
+  if (message && message.includes(prompt.verificationUri) && message.includes(prompt.userCode)) return message;
   const minutes = Math.max(1, Math.round((prompt.expiresAt - Date.now()) / 60_000));
   return `To sign in, open ${prompt.verificationUri} and enter the code ${prompt.userCode} within ${minutes} minutes.`;
 }

@@ -6,7 +6,9 @@
  * Every relay setting has a flag (made from the table in settings.ts);
  * flags override `<data-dir>/settings.json`, which overrides the defaults.
  * The smart-host password comes from SMARTHOST_PASSWORD or from
- * --password-file (a file only its owner can read), never from argv.
+ * --password-file (a file only its owner can read), never from argv; when
+ * neither is given, from `<data-dir>/smarthost-password`, which the web
+ * console (--admin) writes.
  *
  * Exit codes: 0 after a graceful stop (SIGTERM or SIGINT), 2 for invalid
  * options or settings, 1 when the relay cannot start.
@@ -14,7 +16,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import {
   DEFAULT_SETTINGS,
   SETTING_SPECS,
@@ -22,11 +24,15 @@ import {
   parseSettingValue,
   readSettingsFile,
   formatHostPort,
+  parseHostPort,
 } from '../settings.ts';
 import type { Settings, SettingSpec } from '../settings.ts';
 import { RelayError, SettingsError } from '../errors.ts';
 import { Relay } from '../relay.ts';
 import { hashPassword } from '../device-auth.ts';
+import { setUpOAuth } from './oauth-setup.ts';
+import { startWebConsole } from '../console/web-console.ts';
+import { savedPasswordFile } from '../console/settings-file.ts';
 
 const EXIT_USAGE = 2;
 const EXIT_FAILURE = 1;
@@ -55,8 +61,13 @@ function buildProgram(): Command {
     .option('--data-dir <DIR>', `folder for the queue, settings.json, logs and TLS files (default: ${DEFAULT_DATA_DIR})`)
     .option('--password-file <FILE>', 'file with the smart-host password, readable only by its owner (default: SMARTHOST_PASSWORD)')
     .option('--hash-password', 'read a device password from stdin, print its hash for deviceUsers in settings.json, and exit')
+    .option('--oauth-sign-in', 'with --auth-method xoauth2: sign in to the smart-host account with a code shown here (device sign-in), store it, then start')
+    .option('--admin <HOST:PORT>', 'address and port of the web console, e.g. 127.0.0.1:8025; port 0 picks a free one (default: off)')
     .allowExcessArguments(false)
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // Usage errors (an unknown option, a missing value) throw instead of
+    // exiting with commander's code 1, so they exit with EXIT_USAGE too.
+    .exitOverride();
 
   for (const spec of SETTING_SPECS) {
     if (spec.flag === null) continue;
@@ -64,7 +75,9 @@ function buildProgram(): Command {
       // A setting that is on by default gets only its --no- form.
       const defaultOn = DEFAULT_SETTINGS[spec.key] === true;
       const flag = defaultOn ? `--no-${spec.flag}` : `--${spec.flag}`;
-      program.addOption(new Option(flag, spec.description));
+      // The default is the settings value, as settings.json spells it.
+      const suffix = ` (default: ${spec.key} ${defaultOn ? 'true' : 'false'})`;
+      program.addOption(new Option(flag, spec.description + suffix));
       continue;
     }
     const suffix = ` (default: ${describeDefault(spec)}${describeRange(spec)})`;
@@ -129,7 +142,13 @@ function describeStart(relay: Relay): string {
 async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   program.parse(argv);
-  const options = program.opts<{ dataDir?: string; passwordFile?: string; hashPassword?: boolean }>();
+  const options = program.opts<{
+    dataDir?: string;
+    passwordFile?: string;
+    hashPassword?: boolean;
+    admin?: string;
+    oauthSignIn?: boolean;
+  }>();
 
   if (options.hashPassword) {
     await printPasswordHash();
@@ -139,30 +158,47 @@ async function main(argv: string[]): Promise<number> {
   const dataDir = path.resolve(options.dataDir ?? DEFAULT_DATA_DIR);
   const fileSettings = readSettingsFile(path.join(dataDir, 'settings.json'));
   const settings = mergeSettings(fileSettings, settingsFromFlags(program));
-  const password = readPassword(options.passwordFile);
-  if (settings.user && !password) {
+  const admin = options.admin === undefined ? null : parseHostPort('--admin', options.admin);
+  // A password saved in the web console applies when neither
+  // SMARTHOST_PASSWORD nor --password-file gives one.
+  const passwordFile = options.passwordFile ?? (process.env.SMARTHOST_PASSWORD ? undefined : savedPasswordFile(dataDir));
+  const password = readPassword(passwordFile);
+  if (settings.user && settings.authMethod === 'password' && !password) {
     process.stderr.write(
       `serve: --user ${settings.user} is set but no password was given; set SMARTHOST_PASSWORD or use --password-file.\n`,
     );
   }
 
-  const relay = await Relay.start({ dataDir, settings, password, echo: process.stdout });
-  process.stdout.write(describeStart(relay) + '\n');
-
-  await new Promise<void>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      process.stdout.write(`Received ${signal}, stopping.\n`);
-      relay.stop().then(resolve, resolve);
-    };
-    process.once('SIGTERM', onSignal);
-    process.once('SIGINT', onSignal);
+  // Listen for the stop signal before starting, so a SIGTERM that comes
+  // during start-up still ends in a graceful stop and exit code 0.
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
   });
+
+  const oauth = await setUpOAuth(settings, dataDir, {
+    signIn: options.oauthSignIn === true,
+    print: (line) => process.stdout.write(`${line}\n`),
+  });
+  const relay = await Relay.start({ dataDir, settings, password, echo: process.stdout, tokens: oauth?.tokens });
+  oauth?.attach(relay.bus);
+  process.stdout.write(describeStart(relay) + '\n');
+  const webConsole = admin ? await startWebConsole({ relay, address: admin, password, tokens: oauth?.tokens }) : null;
+  if (webConsole?.warning) process.stderr.write(`serve: warning: ${webConsole.warning}\n`);
+  if (webConsole) process.stdout.write(`Web console: ${webConsole.url}\n`);
+
+  const signal = await stopSignal;
+  process.stdout.write(`Received ${signal}, stopping.\n`);
+  await webConsole?.close();
+  await relay.stop();
   return 0;
 }
 
 main(process.argv).then(
   (code) => process.exit(code),
   (error: unknown) => {
+    // commander has already printed its message (or the help text).
+    if (error instanceof CommanderError) process.exit(error.exitCode === 0 ? 0 : EXIT_USAGE);
     if (error instanceof SettingsError) {
       process.stderr.write(`serve: ${error.message}\n`);
       process.exit(EXIT_USAGE);

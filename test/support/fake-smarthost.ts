@@ -16,9 +16,10 @@
  *
  * With `authMethods: ['XOAUTH2']` the fake checks OAuth2 bearer tokens
  * (the SASL XOAUTH2 mechanism of Google and Microsoft) with
- * `auth.verifyAccessToken`. A refused token gets Gmail's reply: 334 with a
- * base64 JSON error, then 535 after the client's empty line. An onAuth hook
- * can script Microsoft's direct 535 instead.
+ * `auth.verifyAccessToken`. A rejected token gets the Gmail-style reply
+ * that core/oauth/xoauth2.ts describes: 334 with a base64 JSON error, then
+ * 535 after the client's empty line. An onAuth hook can script the direct
+ * 535 of Microsoft 365 instead.
  */
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
@@ -35,8 +36,8 @@ import type {
 
 const HOST = '127.0.0.1';
 const DEFAULT_WAIT_TIMEOUT_MS = 5_000;
-// Error that Gmail sends, base64 JSON in a 334 reply, after refusing an
-// XOAUTH2 bearer token.
+// Error JSON of the 334 reply to a rejected XOAUTH2 bearer token, in the
+// shape that smtp-server's default onAuth and Gmail send.
 const XOAUTH2_ERROR_CHALLENGE = { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' };
 // Grace period that smtp-server.close() gives open sessions. stop() destroys
 // every socket first, so this only bounds sockets accepted during stop().
@@ -82,7 +83,7 @@ export interface AuthRequest {
   user: string;
   /** '' for XOAUTH2, which carries no password. */
   password: string;
-  /** Bearer token of an XOAUTH2 request; undefined for other mechanisms. */
+  /** Bearer token of an XOAUTH2 request, or undefined for other mechanisms. */
   accessToken: string | undefined;
 }
 
@@ -124,7 +125,7 @@ export interface AuthAttempt {
   connectionId: number;
   method: string;
   user: string;
-  /** Bearer token of an XOAUTH2 attempt; undefined for other mechanisms. */
+  /** Bearer token of an XOAUTH2 attempt, or undefined for other mechanisms. */
   accessToken: string | undefined;
   succeeded: boolean;
 }
@@ -138,8 +139,8 @@ export interface FakeAccount {
   /** Password for PLAIN and LOGIN. Without one, those mechanisms always fail. */
   pass?: string;
   /**
-   * Returns true when an XOAUTH2 bearer token for `user` is valid. Without
-   * it, every XOAUTH2 attempt fails.
+   * Returns true when an XOAUTH2 bearer token for `user` is valid. When it
+   * is not set, every XOAUTH2 attempt fails.
    */
   verifyAccessToken?: (accessToken: string) => boolean;
 }
@@ -818,8 +819,8 @@ export class FakeSmartHost {
           return;
         }
         if (request.method === 'XOAUTH2') {
-          // No `user` in the response makes smtp-server send this as a 334
-          // challenge and reply 535 to the client's next line, as Gmail does.
+          // A response without `user` makes smtp-server send `data` in a 334
+          // challenge and reply 535 to the client's next line.
           callback(null, { data: XOAUTH2_ERROR_CHALLENGE });
           return;
         }
