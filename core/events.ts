@@ -14,6 +14,7 @@ export const EVENT_WORDS = [
   'STOPPING',
   'STOPPED',
   'WAITING',
+  'SETTINGS_CHANGED',
   // Listener side.
   'QUEUED',
   'REJECTED',

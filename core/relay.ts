@@ -258,8 +258,18 @@ export class Relay {
       password !== undefined ||
       next.user !== this.#settings.user ||
       JSON.stringify(next.smarthost) !== JSON.stringify(this.#settings.smarthost);
+    const changed = (Object.keys(next) as (keyof Settings)[]).filter(
+      (key) => JSON.stringify(next[key]) !== JSON.stringify(this.#settings[key]),
+    );
     this.#settings = next;
     if (password !== undefined) this.#password = password;
+    // Names only: a value may be a secret or a device's password hash.
+    if (changed.length > 0 || password !== undefined) {
+      this.bus.emit('SETTINGS_CHANGED', {
+        keys: changed.join(',') || undefined,
+        password: password === undefined ? undefined : password ? 'set' : 'cleared',
+      });
+    }
     if (next.smarthostCa) this.#smarthostCa = fsSync.readFileSync(next.smarthostCa, 'utf8');
     if (credentialsChanged) this.feedback.credentialsChanged();
     this.scheduler.pump();
