@@ -53,6 +53,14 @@ export function statusFromReply(reply: string, code: number | undefined): string
   return '4.0.0';
 }
 
+/**
+ * Drops the port from `host:port` (or `[v6]:port`), because a dns-type
+ * Remote-MTA names a host only (RFC 3464 section 2.3.5).
+ */
+function mtaName(hostPort: string): string {
+  return /^\[?(.*?)\]?:\d+$/.exec(hostPort)?.[1] ?? hostPort;
+}
+
 function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 }
@@ -87,7 +95,7 @@ function deliveryStatus(input: BounceInput): string {
       'Action: failed',
       `Status: ${recipient.status}`,
     );
-    if (input.remoteMta) lines.push(`Remote-MTA: dns; ${input.remoteMta}`);
+    if (input.remoteMta) lines.push(`Remote-MTA: dns; ${mtaName(input.remoteMta)}`);
     lines.push(
       `Diagnostic-Code: smtp; ${oneLine(recipient.diagnostic)}`,
       `Last-Attempt-Date: ${formatRfc5322Date(input.now)}`,

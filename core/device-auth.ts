@@ -14,6 +14,14 @@ const scrypt = promisify(crypto.scrypt) as (
 
 const SALT_BYTES = 16;
 const KEY_BYTES = 32;
+// Hash form verifyPassword() accepts: whole hex bytes, with a salt and a
+// key of at least 16 bytes each. A key of zero bytes would match any password.
+const HASH_FORMAT = /^scrypt\$((?:[0-9a-f]{2}){16,})\$((?:[0-9a-f]{2}){16,})$/i;
+
+/** Returns whether `hash` has the form hashPassword() writes. */
+export function isPasswordHash(hash: string): boolean {
+  return HASH_FORMAT.test(hash);
+}
 
 export async function hashPassword(password: string): Promise<string> {
   const salt = crypto.randomBytes(SALT_BYTES);
@@ -22,8 +30,10 @@ export async function hashPassword(password: string): Promise<string> {
 }
 
 export async function verifyPassword(password: string, hash: string): Promise<boolean> {
-  const [scheme, saltHex, keyHex] = hash.split('$');
-  if (scheme !== 'scrypt' || !saltHex || !keyHex) return false;
+  const match = HASH_FORMAT.exec(hash);
+  const saltHex = match?.[1];
+  const keyHex = match?.[2];
+  if (!saltHex || !keyHex) return false;
   const expected = Buffer.from(keyHex, 'hex');
   const actual = await scrypt(password, Buffer.from(saltHex, 'hex'), expected.length);
   return crypto.timingSafeEqual(actual, expected);

@@ -4,7 +4,8 @@
  * The defaults are loopback and the subnets of this machine's own
  * interfaces, which is what an office relay on the LAN expects. IPv4
  * clients that arrive as IPv4-mapped IPv6 (`::ffff:192.0.2.1`, as on a
- * dual-stack listener) are matched as IPv4.
+ * dual-stack listener) are matched as IPv4, and so are allowed networks
+ * written that way (`::ffff:192.0.2.0/120`).
  */
 import os from 'node:os';
 import ipaddr from 'ipaddr.js';
@@ -35,13 +36,21 @@ function networkAddress(address: ipaddr.IPv4 | ipaddr.IPv6, bits: number): strin
   return ipaddr.IPv6.networkAddressFromCIDR(`${address.toString()}/${bits}`).toString();
 }
 
+/** Rewrites an IPv4-mapped IPv6 network (prefix of 96 bits or more) as IPv4. */
+function unmapNetwork([address, bits]: Network): Network {
+  if (address.kind() !== 'ipv6' || bits < 96) return [address, bits];
+  const ipv6 = address as ipaddr.IPv6;
+  if (!ipv6.isIPv4MappedAddress()) return [address, bits];
+  return [ipv6.toIPv4Address(), bits - 96];
+}
+
 export class AllowedNetworks {
   readonly #networks: Network[];
   readonly cidrs: readonly string[];
 
   constructor(cidrs: readonly string[]) {
     this.cidrs = [...new Set(cidrs)];
-    this.#networks = this.cidrs.map((cidr) => ipaddr.parseCIDR(cidr));
+    this.#networks = this.cidrs.map((cidr) => unmapNetwork(ipaddr.parseCIDR(cidr)));
   }
 
   static fromSettings(settings: {

@@ -15,6 +15,7 @@ import os from 'node:os';
 import ipaddr from 'ipaddr.js';
 import { SettingsError } from './errors.ts';
 import { PRESET_NAMES, findPreset } from './presets.ts';
+import { isPasswordHash } from './device-auth.ts';
 
 export type Security = 'starttls' | 'tls' | 'none';
 export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
@@ -594,7 +595,8 @@ function parseCidrList(field: string, raw: unknown): string[] {
 }
 
 function parseDeviceUsers(field: string, raw: unknown): DeviceUser[] {
-  const expected = 'a list of {"username": "...", "passwordHash": "scrypt$..."} entries';
+  const expected =
+    'a list of {"username": "...", "passwordHash": "scrypt$<salt hex>$<key hex>"} entries, the hash made by serve --hash-password';
   if (!Array.isArray(raw)) throw new SettingsError(field, raw, expected);
   return raw.map((entry: unknown) => {
     const user = entry as { username?: unknown; passwordHash?: unknown } | null;
@@ -602,7 +604,7 @@ function parseDeviceUsers(field: string, raw: unknown): DeviceUser[] {
       typeof user?.username !== 'string' ||
       user.username === '' ||
       typeof user.passwordHash !== 'string' ||
-      !user.passwordHash.startsWith('scrypt$')
+      !isPasswordHash(user.passwordHash)
     ) {
       throw new SettingsError(field, entry, expected);
     }

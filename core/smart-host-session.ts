@@ -289,7 +289,7 @@ export class SmartHostSession {
   /** Sends QUIT and resolves once the smart host has closed the socket. */
   async quit(): Promise<void> {
     if (!this.#closed) this.#connection.quit();
-    await this.#closedPromise;
+    await this.whenClosed();
   }
 
   /** Drops the connection without QUIT. */

@@ -1,0 +1,300 @@
+// The on-disk queue on its own: what accept() writes, and that a failed
+// write at any step becomes a 452 4.3.1 reply and leaves no file behind.
+// Also the group commit of directory fsyncs, and how load() treats
+// damaged files.
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SmtpReplyError } from '../core/errors.ts';
+import { EventBus } from '../core/events.ts';
+import type { RelayEvent } from '../core/events.ts';
+import { newQueueId, readSubject, Spool } from '../core/spool.ts';
+import type { NewRecord } from '../core/spool.ts';
+import { faultyFileSystem } from './support/relay-harness.ts';
+import type { FileSystemCall } from './support/relay-harness.ts';
+import { useTempDirs } from './support/tmp.ts';
+
+const createTempDir = useTempDirs();
+
+const RECEIVED = Buffer.from('Received: from client.test ([127.0.0.1])\r\n\tby relay.test; Fri, 4 Dec 2026 16:21:44 +0000\r\n');
+const MESSAGE = Buffer.from('Subject: Quarterly\r\n report\r\nFrom: a@office.test\r\n\r\nbody\r\n');
+
+function fields(id: string, receivedAt = Date.now()): NewRecord {
+  return {
+    version: 1,
+    id,
+    from: 'a@office.test',
+    recipients: [{ address: 'b@example.test', status: 'pending', reply: null }],
+    receivedAt,
+    client: { address: '127.0.0.1', helo: 'client.test', user: null },
+    dsn: false,
+    state: 'queued',
+    attempts: 0,
+    lastReply: null,
+    lastAttemptAt: null,
+    nextAttemptAt: receivedAt,
+  };
+}
+
+async function newSpool(fileSystem?: ReturnType<typeof faultyFileSystem>) {
+  const dataDir = await createTempDir('spool');
+  const bus = new EventBus();
+  const events: RelayEvent[] = [];
+  bus.subscribe((event) => events.push(event));
+  const spool = new Spool({ dataDir, fileSystem, bus });
+  await spool.init();
+  return { dataDir, spool, events };
+}
+
+async function listQueue(spool: Spool): Promise<{ queue: string[]; tmp: string[] }> {
+  const queue = (await readdir(spool.queueDir)).filter((name) => name !== 'tmp').sort();
+  const tmp = (await readdir(spool.tmpDir)).sort();
+  return { queue, tmp };
+}
+
+describe('Spool.accept', () => {
+  it('stores the message and its record', async () => {
+    const { spool } = await newSpool();
+    const id = newQueueId();
+
+    const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE.subarray(0, 10), MESSAGE.subarray(10)]);
+
+    const eml = await readFile(spool.emlPath(id));
+    expect(eml.equals(Buffer.concat([RECEIVED, MESSAGE]))).toBe(true);
+    expect(record.size).toBe(eml.length);
+    expect(record.subject).toBe('Quarterly report');
+    expect(record.eightBit).toBe(false);
+    expect(JSON.parse(await readFile(spool.jsonPath(id), 'utf8'))).toEqual(record);
+    expect(await listQueue(spool)).toEqual({ queue: [`${id}.eml`, `${id}.json`], tmp: [] });
+    // Only the owner may read queued mail.
+    expect((await stat(spool.emlPath(id))).mode & 0o777).toBe(0o600);
+
+    const loaded = await spool.load();
+    expect(loaded.records).toEqual([record]);
+  });
+
+  it('flags 8-bit content', async () => {
+    const { spool } = await newSpool();
+    const { record } = await spool.accept(fields(newQueueId()), RECEIVED, [
+      Buffer.from('Subject: Grüße\r\n\r\nbody\r\n', 'utf8'),
+    ]);
+    expect(record.eightBit).toBe(true);
+    expect(record.subject).toBe('Grüße');
+  });
+
+  // Every step of an accept, in order, with the call that fails in it.
+  const failurePoints: [string, (call: FileSystemCall) => boolean][] = [
+    ['opening the message file', (call) => call.operation === 'open' && call.path.endsWith('.eml')],
+    ['writing the message file', (call) => call.operation === 'write' && call.path.endsWith('.eml')],
+    ['syncing the message file', (call) => call.operation === 'datasync' && call.path.endsWith('.eml')],
+    ['opening the record', (call) => call.operation === 'open' && call.path.endsWith('.json')],
+    ['writing the record', (call) => call.operation === 'write' && call.path.endsWith('.json')],
+    ['syncing the record', (call) => call.operation === 'datasync' && call.path.endsWith('.json')],
+    ['renaming the message file', (call) => call.operation === 'rename' && call.path.endsWith('.eml')],
+    ['renaming the record', (call) => call.operation === 'rename' && call.path.endsWith('.json')],
+    ['syncing the directory', (call) => call.operation === 'sync'],
+  ];
+
+  for (const [step, fails] of failurePoints) {
+    it(`replies 452 4.3.1 when ${step} fails`, async () => {
+      let full = true;
+      const fileSystem = faultyFileSystem((call) => full && fails(call));
+      const { spool } = await newSpool(fileSystem);
+      const id = newQueueId();
+
+      const error = await spool.accept(fields(id), RECEIVED, [MESSAGE]).then(
+        () => null,
+        (caught: unknown) => caught,
+      );
+
+      expect(error).toBeInstanceOf(SmtpReplyError);
+      const reply = error as SmtpReplyError;
+      expect(reply.responseCode).toBe(452);
+      expect(reply.enhancedCode).toBe('4.3.1');
+      expect(reply.code).toBe('ESPOOL_WRITE');
+      expect((reply.cause as NodeJS.ErrnoException).code).toBe('ENOSPC');
+      expect(fileSystem.calls.some(fails), `the fault at ${step} was reached`).toBe(true);
+      // Nothing half-written is left, in the queue or in tmp/.
+      expect(await listQueue(spool)).toEqual({ queue: [], tmp: [] });
+      expect((await spool.load()).records).toEqual([]);
+
+      // Once there is space again, the same spool accepts mail.
+      full = false;
+      await spool.accept(fields(newQueueId()), RECEIVED, [MESSAGE]);
+      expect((await spool.load()).records).toHaveLength(1);
+    });
+  }
+
+  it('keeps a reply chosen by the body stream', async () => {
+    const { spool } = await newSpool();
+    const tooBig = new SmtpReplyError('ETOO_LARGE', 552, '5.3.4', 'Message too big');
+    async function* body(): AsyncGenerator<Buffer> {
+      yield MESSAGE;
+      throw tooBig;
+    }
+
+    await expect(spool.accept(fields(newQueueId()), RECEIVED, body())).rejects.toBe(tooBig);
+    expect(await listQueue(spool)).toEqual({ queue: [], tmp: [] });
+  });
+
+  it('shares directory fsyncs between concurrent accepts', async () => {
+    const order: string[] = [];
+    const fileSystem = faultyFileSystem((call) => {
+      if (call.operation === 'sync') order.push('sync');
+      if (call.operation === 'rename' && call.path.endsWith('.json')) order.push(`commit ${call.path}`);
+      return false;
+    });
+    const { spool } = await newSpool(fileSystem);
+    const ids = Array.from({ length: 20 }, () => newQueueId());
+
+    const resolvedAfter = new Map<string, number>();
+    await Promise.all(
+      ids.map(async (id) => {
+        await spool.accept(fields(id), RECEIVED, [MESSAGE]);
+        resolvedAfter.set(id, order.length);
+      }),
+    );
+
+    const syncs = order.filter((entry) => entry === 'sync').length;
+    expect(syncs).toBeGreaterThanOrEqual(1);
+    expect(syncs).toBeLessThan(ids.length);
+    for (const id of ids) {
+      // Some fsync started after this record's rename and before the
+      // accept resolved. The fsync started then also finished first,
+      // because the accept waits for it.
+      const committedAt = order.findIndex((entry) => entry.startsWith('commit') && entry.includes(id));
+      const syncAfterCommit = order.indexOf('sync', committedAt);
+      expect(syncAfterCommit, `fsync after the commit of ${id}`).toBeGreaterThan(committedAt);
+      expect(syncAfterCommit).toBeLessThan(resolvedAfter.get(id) ?? -1);
+    }
+    expect((await spool.load()).records).toHaveLength(20);
+  });
+});
+
+describe('Spool.update and remove', () => {
+  it('rewrites a record atomically', async () => {
+    const { spool } = await newSpool();
+    const id = newQueueId();
+    const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE]);
+
+    await spool.update({ ...record, attempts: 2, lastReply: '451 4.3.0 try later' });
+
+    const stored = JSON.parse(await readFile(spool.jsonPath(id), 'utf8'));
+    expect(stored.attempts).toBe(2);
+    expect(stored.lastReply).toBe('451 4.3.0 try later');
+    expect((await listQueue(spool)).tmp).toEqual([]);
+  });
+
+  it('keeps the old record when an update fails', async () => {
+    let full = false;
+    const { spool } = await newSpool(
+      faultyFileSystem((call) => full && call.operation === 'rename'),
+    );
+    const id = newQueueId();
+    const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE]);
+
+    full = true;
+    await expect(spool.update({ ...record, attempts: 5 })).rejects.toMatchObject({ code: 'ENOSPC' });
+
+    expect(JSON.parse(await readFile(spool.jsonPath(id), 'utf8'))).toEqual(record);
+    expect((await listQueue(spool)).tmp).toEqual([]);
+  });
+
+  it('removes both files', async () => {
+    const { spool } = await newSpool();
+    const id = newQueueId();
+    await spool.accept(fields(id), RECEIVED, [MESSAGE]);
+
+    await spool.remove(id);
+
+    expect(await listQueue(spool)).toEqual({ queue: [], tmp: [] });
+  });
+});
+
+describe('Spool.load', () => {
+  it('empties tmp/ at start-up', async () => {
+    const { dataDir, spool } = await newSpool();
+    await writeFile(join(spool.tmpDir, 'ABC0000000000.eml'), 'never got a 250');
+
+    await new Spool({ dataDir }).init();
+
+    expect(await readdir(spool.tmpDir)).toEqual([]);
+  });
+
+  it('moves damaged records to corrupt/', async () => {
+    const { spool, dataDir } = await newSpool();
+    const accepted = [];
+    for (let index = 0; index < 6; index += 1) {
+      const { record } = await spool.accept(fields(newQueueId(Date.now() + index)), RECEIVED, [MESSAGE]);
+      accepted.push(record);
+    }
+    const [garbage, invalid, renamed, truncated, missing, good] = accepted.map((record) => record.id) as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    await writeFile(spool.jsonPath(garbage), 'not json at all');
+    await writeFile(spool.jsonPath(invalid), JSON.stringify({ ...accepted[1], state: 'lost' }));
+    await writeFile(spool.jsonPath(renamed), JSON.stringify({ ...accepted[2], id: 'OTHER000000000' }));
+    await writeFile(spool.emlPath(truncated), 'Subject: cut');
+    await spool.remove(missing).catch(() => undefined);
+    await writeFile(spool.jsonPath(missing), JSON.stringify(accepted[4]));
+    // An .eml without a record is an accept that never got its 250.
+    await writeFile(spool.emlPath('ORPHAN00000000'), MESSAGE);
+
+    const loaded = await spool.load();
+
+    expect(loaded.records.map((record) => record.id)).toEqual([good]);
+    const reasons = Object.fromEntries(loaded.corrupt.map((item) => [item.id, item.reason]));
+    expect(Object.keys(reasons).sort()).toEqual([garbage, invalid, renamed, truncated, missing].sort());
+    expect(reasons[garbage]).toMatch(/^unreadable record/);
+    expect(reasons[invalid]).toMatch(/^invalid record: state/);
+    expect(reasons[renamed]).toMatch(/does not match its file name/);
+    expect(reasons[truncated]).toMatch(/message file is 12 bytes/);
+    expect(reasons[missing]).toMatch(/message file missing: ENOENT/);
+    expect(loaded.orphans).toEqual(['ORPHAN00000000']);
+
+    expect((await listQueue(spool)).queue).toEqual([`${good}.eml`, `${good}.json`]);
+    const corrupt = (await readdir(join(dataDir, 'corrupt'))).sort();
+    expect(corrupt).toEqual(
+      [
+        `${garbage}.eml`,
+        `${garbage}.json`,
+        `${invalid}.eml`,
+        `${invalid}.json`,
+        `${renamed}.eml`,
+        `${renamed}.json`,
+        `${truncated}.eml`,
+        `${truncated}.json`,
+        `${missing}.json`,
+      ].sort(),
+    );
+  });
+
+  it('returns records oldest first', async () => {
+    const { spool } = await newSpool();
+    const later = newQueueId(2_000_000_000_000);
+    const earlier = newQueueId(1_000_000_000_000);
+    await spool.accept(fields(later, 2_000_000_000_000), RECEIVED, [MESSAGE]);
+    await spool.accept(fields(earlier, 1_000_000_000_000), RECEIVED, [MESSAGE]);
+
+    expect((await spool.load()).records.map((record) => record.id)).toEqual([earlier, later]);
+  });
+});
+
+describe('queue ids and subjects', () => {
+  it('makes ids that sort by time', () => {
+    const ids = [1, 1_000, 1_700_000_000_000, 4_000_000_000_000].map((time) => newQueueId(time));
+    expect([...ids].sort()).toEqual(ids);
+    for (const id of ids) expect(id).toMatch(/^[0-9A-Z]{9}[0-9A-F]{10}$/);
+  });
+
+  it('reads a folded subject', () => {
+    expect(readSubject(Buffer.from('From: a\r\nSubject: one\r\n\ttwo\r\n\r\nSubject: body'))).toBe('one\ttwo');
+    expect(readSubject(Buffer.from('From: a\nsubject:  lower case\n\n'))).toBe('lower case');
+    expect(readSubject(Buffer.from('From: a\r\n\r\nSubject: only in the body\r\n'))).toBe('');
+  });
+});
