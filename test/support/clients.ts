@@ -22,10 +22,12 @@ const SWAKS_PATH = '/usr/bin/swaks';
 const SMTP_SOURCE_PATH = '/usr/sbin/smtp-source';
 const PYTHON_COMMAND = process.env.PYTHON ?? 'python3';
 
-const DEFAULT_SWAKS_TIMEOUT_SECONDS = 10;
-const DEFAULT_SMTPLIB_TIMEOUT_SECONDS = 10;
-const DEFAULT_SMTP_SOURCE_TIMEOUT_MS = 30_000;
-const DEFAULT_RAW_SESSION_TIMEOUT_MS = 10_000;
+// Upper bounds, not expected durations: on a loaded two-core CI machine a
+// relay under test has been seen to take over 5 s to greet.
+const DEFAULT_SWAKS_TIMEOUT_SECONDS = 30;
+const DEFAULT_SMTPLIB_TIMEOUT_SECONDS = 30;
+const DEFAULT_SMTP_SOURCE_TIMEOUT_MS = 60_000;
+const DEFAULT_RAW_SESSION_TIMEOUT_MS = 30_000;
 const DEFAULT_NODEMAILER_QUIT_TIMEOUT_MS = 2_000;
 // How long rawSession collects output after its last step before it closes
 // the socket itself.
@@ -680,9 +682,9 @@ export async function connectWithNodemailer(
   options: SMTPConnectionOptions,
 ): Promise<NodemailerClient> {
   const connection = new SMTPConnection({
-    connectionTimeout: 5_000,
-    greetingTimeout: 5_000,
-    socketTimeout: 10_000,
+    connectionTimeout: 20_000,
+    greetingTimeout: 20_000,
+    socketTimeout: 30_000,
     ...options,
   });
   const errors: Error[] = [];

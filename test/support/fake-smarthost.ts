@@ -35,7 +35,7 @@ import type {
 } from 'smtp-server';
 
 const HOST = '127.0.0.1';
-const DEFAULT_WAIT_TIMEOUT_MS = 5_000;
+const DEFAULT_WAIT_TIMEOUT_MS = 15_000;
 // Error JSON of the 334 reply to a rejected XOAUTH2 bearer token, in the
 // shape that smtp-server's default onAuth and Gmail send.
 const XOAUTH2_ERROR_CHALLENGE = { status: '401', schemes: 'bearer', scope: 'https://mail.google.com/' };

@@ -15,8 +15,8 @@ import { fileURLToPath } from 'node:url';
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SERVE_ENTRY = resolve(PROJECT_ROOT, 'core', 'cli', 'serve.ts');
 
-const DEFAULT_START_TIMEOUT_MS = 20_000;
-const DEFAULT_WAIT_TIMEOUT_MS = 10_000;
+const DEFAULT_START_TIMEOUT_MS = 40_000;
+const DEFAULT_WAIT_TIMEOUT_MS = 20_000;
 const DEFAULT_STOP_TIMEOUT_MS = 10_000;
 // Lines of output quoted in error messages.
 const OUTPUT_TAIL_LINES = 40;
