@@ -14,6 +14,7 @@ import type { ApiResult } from '../core/api/definition.ts';
 import type { RelayEventView, RelayStatus } from '../core/api/model.ts';
 import { createApiHandlers } from '../core/console/handlers.ts';
 import { Relay } from '../core/relay.ts';
+import { DEFAULT_LISTEN_PORT } from '../core/settings.ts';
 import { APP_USER_MODEL_ID, QUIT_TIMEOUT_MS, runDesktopApp } from '../electron/desktop-app.ts';
 import type { DesktopApp, DesktopAppOptions } from '../electron/desktop-app.ts';
 import { appPageUrl, ROUTES } from '../electron/main-window.ts';
@@ -103,7 +104,12 @@ async function startDesktop(
       new Conf<StoredDesktopSettings>({ ...storeOptions, configName: storeOptions.name, cwd: userData, projectVersion: '0.1.0' }),
     startRelay: async ({ dataDir, settings, password, store }) => {
       relayStarts++;
-      const relay = await Relay.start({ dataDir, settings, password });
+      // Settings reset to their defaults would listen on 0.0.0.0:2525, which
+      // another relay on this machine may hold; tests always take a free
+      // loopback port.
+      const isolated =
+        settings.listen.port === DEFAULT_LISTEN_PORT ? { ...settings, listen: { host: '127.0.0.1', port: 0 } } : settings;
+      const relay = await Relay.start({ dataDir, settings: isolated, password });
       return { relay, api: createApiHandlers(relay, { store, password }) };
     },
     paths: {
