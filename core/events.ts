@@ -19,6 +19,7 @@ export const EVENT_WORDS = [
   'QUEUED',
   'REJECTED',
   'AUTH_FAILED',
+  'AUTH_LOCKED',
   // Delivery side.
   'SENT',
   'DEFERRED',
@@ -31,7 +32,9 @@ export const EVENT_WORDS = [
   'ALERT',
   'ALERT_CLEARED',
   // OAuth2 sign-in and token refresh (tokens themselves are never logged).
+  'SIGN_IN_STARTED',
   'SIGNED_IN',
+  'SIGN_IN_FAILED',
   'OAUTH_REFRESHED',
   'OAUTH_REFRESH_FAILED',
   'OAUTH_TOKEN_STORE_FAILED',

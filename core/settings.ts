@@ -16,6 +16,7 @@ import ipaddr from 'ipaddr.js';
 import { SettingsError } from './errors.ts';
 import { PRESET_NAMES, findPreset } from './presets.ts';
 import { isPasswordHash } from './device-auth.ts';
+import { MIN_DATA_RATE_BYTES_PER_SECOND } from './client-limits.ts';
 
 export type Security = 'starttls' | 'tls' | 'none';
 export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
@@ -41,6 +42,10 @@ export interface Settings {
   readonly tlsMinVersion: TlsVersion;
   readonly allowPlaintextAuth: boolean;
   readonly deviceUsers: readonly DeviceUser[];
+  readonly clientTimeoutSeconds: number;
+  readonly maxConnectionsPerClient: number;
+  readonly authFailureLimit: number;
+  readonly authLockoutMinutes: number;
   readonly hostname: string;
   readonly smarthost: HostPort | null;
   readonly security: Security;
@@ -75,6 +80,7 @@ export interface Settings {
   readonly oauthTokenUrl: string | null;
   readonly oauthScope: string | null;
   readonly oauthDeviceAuthorizationUrl: string | null;
+  readonly oauthAuthorizationUrl: string | null;
 }
 
 type Kind =
@@ -112,6 +118,14 @@ export const DEFAULT_SETTINGS: Settings = {
   tlsMinVersion: 'TLSv1.2',
   allowPlaintextAuth: false,
   deviceUsers: [],
+  // RFC 5321 section 4.5.3.2.7: a server waits at least 5 minutes for
+  // the next command.
+  clientTimeoutSeconds: 300,
+  // A scanner or a mail client opens a few connections at most; 20
+  // leaves room for a busy multi-function printer.
+  maxConnectionsPerClient: 20,
+  authFailureLimit: 5,
+  authLockoutMinutes: 15,
   hostname: os.hostname(),
   smarthost: null,
   security: 'starttls',
@@ -153,6 +167,7 @@ export const DEFAULT_SETTINGS: Settings = {
   oauthTokenUrl: null,
   oauthScope: null,
   oauthDeviceAuthorizationUrl: null,
+  oauthAuthorizationUrl: null,
 };
 
 export const SETTING_SPECS: readonly SettingSpec[] = [
@@ -221,6 +236,37 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     argument: null,
     kind: { type: 'device-users' },
     description: 'device accounts for SMTP AUTH (settings file only)',
+  },
+  {
+    key: 'clientTimeoutSeconds',
+    flag: 'client-timeout',
+    argument: 'SECONDS',
+    kind: { type: 'integer', min: 1, max: 3_600 },
+    description:
+      `time a device has to send each complete command; a message must arrive at ${MIN_DATA_RATE_BYTES_PER_SECOND} bytes/s or faster over each such period, or the relay closes the connection with 421`,
+  },
+  {
+    key: 'maxConnectionsPerClient',
+    flag: 'max-connections-per-client',
+    argument: 'N',
+    kind: { type: 'integer', min: 1, max: 1_000 },
+    description: 'connections from one IP address at once; more get 421 4.7.0 at connect',
+  },
+  {
+    key: 'authFailureLimit',
+    flag: 'auth-failure-limit',
+    argument: 'N',
+    kind: { type: 'integer', min: 1, max: 1_000 },
+    description:
+      'failed device AUTH attempts from one IP address within --auth-lockout minutes before AUTH from that address is rejected with 454',
+  },
+  {
+    key: 'authLockoutMinutes',
+    flag: 'auth-lockout',
+    argument: 'MINUTES',
+    kind: { type: 'number', min: 0.01, max: 1_440 },
+    description:
+      'window that counts failed AUTH attempts, and how long AUTH stays rejected after the limit is reached',
   },
   {
     key: 'hostname',
@@ -462,6 +508,13 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     argument: 'URL',
     kind: { type: 'string', nullable: true },
     description: "device authorization endpoint for --oauth-sign-in with --oauth-provider custom; replaces the provider's otherwise",
+  },
+  {
+    key: 'oauthAuthorizationUrl',
+    flag: 'oauth-authorization-url',
+    argument: 'URL',
+    kind: { type: 'string', nullable: true },
+    description: "authorization endpoint for the browser sign-in with --oauth-provider custom; replaces the provider's otherwise",
   },
 ];
 

@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { RelayApi } from '../core/api/definition.ts';
 import type { RelayStatus, SmartHostTestResult } from '../core/api/model.ts';
 import type { SettingsStore } from '../core/console/settings-file.ts';
+import type { SecretStore } from '../core/oauth/token-store.ts';
 import type { EventFieldValue, EventWord, RelayEvent } from '../core/events.ts';
 import type { Settings } from '../core/settings.ts';
 import { AlertNotifier, notificationBody } from './alert-notifier.ts';
@@ -64,6 +65,12 @@ export interface RelayStartOptions {
   readonly password: string | null;
   /** Store that the API's updateSettings writes the settings and the password to. */
   readonly store: SettingsStore;
+  /** Encrypted storage (safeStorage) for the OAuth2 grant of the smart-host account. */
+  readonly secrets: SecretStore;
+  /** Opens the OAuth2 sign-in page in the system browser (shell.openExternal). */
+  readonly openUrl: (url: string) => Promise<void>;
+  /** The value of SMARTHOST_OAUTH_CLIENT_SECRET, which Google's "Desktop app" clients need. */
+  readonly oauthClientSecret: string | null;
 }
 
 /** The running relay and the API handlers on top of it (core/console/handlers.ts). */
@@ -233,13 +240,18 @@ export class DesktopApp {
 
   /** Starts the relay, or shows an error box and quits; returns null then. */
   async #startRelay(loaded: LoadedSettings, settingsStore: DesktopSettings): Promise<StartedRelay | null> {
-    const { app, dialog } = this.#options.modules;
+    const { app, dialog, shell } = this.#options.modules;
     try {
       return await this.#options.startRelay({
         dataDir: path.join(app.getPath('userData'), 'relay'),
         settings: loaded.settings,
         password: loaded.password,
         store: settingsStore,
+        secrets: settingsStore.secrets,
+        openUrl: (url) => shell.openExternal(url),
+        // NOTE: the setup screen has no field for a client secret, so a
+        // Google sign-in in the desktop app works only with this variable.
+        oauthClientSecret: this.#options.env.SMARTHOST_OAUTH_CLIENT_SECRET || null,
       });
     } catch (error) {
       const portTaken = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';

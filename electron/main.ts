@@ -25,9 +25,8 @@ import {
   shell,
 } from 'electron';
 import ElectronStore from 'electron-store';
-import { createApiHandlers } from '../core/console/handlers.ts';
-import { Relay } from '../core/relay.ts';
 import { runDesktopApp } from './desktop-app.ts';
+import { startDesktopRelay } from './desktop-relay.ts';
 import type { DesktopAppOptions } from './desktop-app.ts';
 import type { ElectronModules } from './modules.ts';
 import type { KeyValueStore, StoreOptions, StoredDesktopSettings } from './settings-store.ts';
@@ -59,10 +58,7 @@ function createStore(options: StoreOptions): KeyValueStore {
 const options: DesktopAppOptions = {
   modules,
   createStore,
-  startRelay: async ({ dataDir, settings, password, store }) => {
-    const relay = await Relay.start({ dataDir, settings, password });
-    return { relay, api: createApiHandlers(relay, { store, password }) };
-  },
+  startRelay: startDesktopRelay,
   paths: {
     preload: path.join(here, 'preload.cjs'),
     rendererRoot: path.resolve(here, '..', 'renderer'),

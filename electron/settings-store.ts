@@ -11,6 +11,9 @@
  *                      headless relay's settings.json
  *   smartHostPassword  { encrypted: base64 of safeStorage.encryptString }
  *                      or null; never the password itself
+ *   secrets            other secrets by name, encrypted the same way:
+ *                      the OAuth2 grant of the smart-host account
+ *                      ("oauth-grant", see SecretTokenStore)
  *   layout             number of the file layout, for migrations
  *
  * Storing only the keys someone set lets a later version improve a
@@ -20,15 +23,16 @@
  * and the app starts with the defaults. load() then returns a warning for
  * the user that names the kept file.
  *
- * Throws SecretStorageError when the password cannot be encrypted: no
- * keychain, or Linux's `basic_text` backend, whose key is built into
- * Chromium and so protects nothing. The password is then not saved.
+ * Throws SecretStorageError when the password or a secret cannot be
+ * encrypted: no keychain, or Linux's `basic_text` backend, whose key is
+ * built into Chromium and so protects nothing. Nothing is saved then.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { DEFAULT_SETTINGS, SETTING_SPECS, mergeSettings, parseSettingValue } from '../core/settings.ts';
 import type { Settings, SettingSpec } from '../core/settings.ts';
 import type { SettingsStore } from '../core/console/settings-file.ts';
+import type { SecretStore } from '../core/oauth/token-store.ts';
 import type { SafeStoragePort } from './modules.ts';
 
 /** Name of the store's file, without `.json`. */
@@ -44,6 +48,7 @@ export interface StoredPassword {
 export interface StoredDesktopSettings {
   relay: Record<string, unknown>;
   smartHostPassword: StoredPassword | null;
+  secrets: Record<string, StoredPassword>;
   layout: number;
 }
 
@@ -124,19 +129,16 @@ function kindSchema(spec: SettingSpec): JsonSchema {
 /** Builds the store's JSON schema from the relay's settings table. */
 export function settingsStoreSchema(): Record<keyof StoredDesktopSettings, JsonSchema> {
   const relayProperties = Object.fromEntries(SETTING_SPECS.map((spec) => [spec.key, kindSchema(spec)]));
+  const encrypted = {
+    type: 'object',
+    properties: { encrypted: { type: 'string', minLength: 1 } },
+    required: ['encrypted'],
+    additionalProperties: false,
+  };
   return {
     relay: { type: 'object', properties: relayProperties, additionalProperties: false },
-    smartHostPassword: {
-      anyOf: [
-        {
-          type: 'object',
-          properties: { encrypted: { type: 'string', minLength: 1 } },
-          required: ['encrypted'],
-          additionalProperties: false,
-        },
-        { type: 'null' },
-      ],
-    },
+    smartHostPassword: { anyOf: [encrypted, { type: 'null' }] },
+    secrets: { type: 'object', additionalProperties: encrypted },
     layout: { type: 'integer', minimum: 1 },
   };
 }
@@ -157,7 +159,7 @@ export function settingsStoreOptions(): StoreOptions {
   return {
     name: SETTINGS_STORE_NAME,
     schema: settingsStoreSchema(),
-    defaults: { relay: {}, smartHostPassword: null, layout: SETTINGS_LAYOUT },
+    defaults: { relay: {}, smartHostPassword: null, secrets: {}, layout: SETTINGS_LAYOUT },
     migrations: SETTINGS_MIGRATIONS,
     clearInvalidConfig: false,
     configFileMode: 0o600,
@@ -251,24 +253,57 @@ export class DesktopSettings implements SettingsStore {
       store.set('smartHostPassword', null);
       return;
     }
-    this.#checkEncryption();
+    this.#checkEncryption('password', 'enter the password again');
     const encrypted = this.#options.safeStorage.encryptString(password).toString('base64');
     store.set('smartHostPassword', { encrypted });
   }
 
-  #checkEncryption(): void {
+  /**
+   * Secrets by name, encrypted with safeStorage like the password: the
+   * storage of SecretTokenStore. set() throws SecretStorageError without
+   * a keychain, and get() throws when a value cannot be decrypted.
+   */
+  get secrets(): SecretStore {
+    return {
+      get: async (name) => this.#readSecret(name),
+      set: async (name, value) => this.#writeSecret(name, value),
+      delete: async (name) => this.#deleteSecret(name),
+    };
+  }
+
+  #readSecret(name: string): string | null {
+    const stored = this.#requireStore().get('secrets')[name];
+    if (stored === undefined) return null;
+    return this.#options.safeStorage.decryptString(Buffer.from(stored.encrypted, 'base64'));
+  }
+
+  #writeSecret(name: string, value: string): void {
+    const store = this.#requireStore();
+    this.#checkEncryption('sign-in', 'sign in again');
+    const encrypted = this.#options.safeStorage.encryptString(value).toString('base64');
+    store.set('secrets', { ...store.get('secrets'), [name]: { encrypted } });
+  }
+
+  #deleteSecret(name: string): void {
+    const store = this.#requireStore();
+    const { [name]: _removed, ...rest } = store.get('secrets');
+    store.set('secrets', rest);
+  }
+
+  /** Throws SecretStorageError unless safeStorage can protect `what`. `retry` is the user's step to save it later. */
+  #checkEncryption(what: string, retry: string): void {
     const { safeStorage, platform } = this.#options;
     if (!safeStorage.isEncryptionAvailable()) {
       throw new SecretStorageError(
-        'The password was not saved because this computer offers no secure storage for it (no keychain). ' +
-          'It is used until the app quits. Set up the system keychain and enter the password again.',
+        `The ${what} was not saved because this computer offers no secure storage for it (no keychain). ` +
+          `It is used until the app quits. Set up the system keychain and ${retry}.`,
       );
     }
     if (platform === 'linux' && safeStorage.getSelectedStorageBackend() === 'basic_text') {
       throw new SecretStorageError(
-        'The password was not saved because no keyring (GNOME Keyring or KWallet) is running, ' +
+        `The ${what} was not saved because no keyring (GNOME Keyring or KWallet) is running, ` +
           'and without one it would be stored with a key that every copy of the app knows. ' +
-          'It is used until the app quits. Start a keyring and enter the password again.',
+          `It is used until the app quits. Start a keyring and ${retry}.`,
       );
     }
   }

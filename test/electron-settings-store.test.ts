@@ -106,6 +106,38 @@ describe('DesktopSettings', () => {
     expect(again.load().password).toBe(PASSWORD);
   });
 
+  it('stores secrets encrypted', async () => {
+    const { settings, file, directory, fake } = await setup();
+    settings.load();
+    await settings.secrets.set('oauth-grant', '{"refreshToken":"rt-secret-1"}');
+
+    const text = fs.readFileSync(file, 'utf8');
+    expect(text).not.toContain('rt-secret-1');
+    const stored = JSON.parse(text) as StoredDesktopSettings;
+    expect(stored.secrets['oauth-grant']?.encrypted).toMatch(/^[A-Za-z0-9+/=]+$/);
+
+    const again = new DesktopSettings({
+      createStore: confFactory(directory),
+      safeStorage: fake.modules.safeStorage,
+      platform: 'linux',
+      directory,
+    });
+    again.load();
+    await expect(again.secrets.get('oauth-grant')).resolves.toBe('{"refreshToken":"rt-secret-1"}');
+    await expect(again.secrets.get('other')).resolves.toBeNull();
+    await again.secrets.delete('oauth-grant');
+    await expect(again.secrets.get('oauth-grant')).resolves.toBeNull();
+  });
+
+  it('rejects a secret without a keychain', async () => {
+    const { settings, file, fake } = await setup({ platform: 'darwin' });
+    settings.load();
+    fake.state.encryptionAvailable = false;
+    await expect(settings.secrets.set('oauth-grant', 'rt-secret-2')).rejects.toThrow(/sign-in was not saved/);
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    expect(text).not.toContain('rt-secret-2');
+  });
+
   it('removes the password with null', async () => {
     const { settings, file } = await setup();
     settings.load();
@@ -228,6 +260,12 @@ describe('settingsStoreSchema', () => {
     const store = confFactory(directory)(settingsStoreOptions());
     const { hostname: _hostname, ...defaults } = DEFAULT_SETTINGS;
     expect(() => store.set('relay', { ...defaults, hostname: 'relay.example.com' })).not.toThrow();
+  });
+
+  it('rejects a secret in plain text', async () => {
+    const directory = await createTempDir('schema');
+    const store = confFactory(directory)(settingsStoreOptions());
+    expect(() => store.set('secrets', { 'oauth-grant': { refreshToken: 'rt' } } as never)).toThrow(/schema violation/);
   });
 
   it('rejects a password in plain text', async () => {

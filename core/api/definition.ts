@@ -24,6 +24,7 @@ import type {
   SmartHostTestResult,
   ThroughputSeries,
 } from './model.ts';
+import type { PendingSignIn, SignInStatus } from './sign-in-status.ts';
 
 // ---------------------------------------------------------------------------
 // Input schemas
@@ -98,6 +99,7 @@ export const settingsPatchSchema = z
     oauthTokenUrl: z.string().nullable(),
     oauthScope: z.string().nullable(),
     oauthDeviceAuthorizationUrl: z.string().nullable(),
+    oauthAuthorizationUrl: z.string().nullable(),
   })
   .partial();
 
@@ -265,6 +267,24 @@ export const API_METHODS = {
     result: 'json',
     summary: 'Messages sent, deferred, bounced and queued per minute (hour) or quarter hour (day).',
   }),
+  getSignInStatus: method<SignInStatus>()({
+    input: noInput,
+    http: { method: 'GET', path: '/api/sign-in' },
+    result: 'json',
+    summary: 'State of the OAuth2 sign-in of the smart-host account and of a sign-in in progress; never a token.',
+  }),
+  startSignIn: method<PendingSignIn>()({
+    input: z.strictObject({ flow: z.enum(['browser', 'device']) }),
+    http: { method: 'POST', path: '/api/sign-in/start' },
+    result: 'json',
+    summary: 'Starts an OAuth2 sign-in with the saved OAuth settings, replacing one in progress.',
+  }),
+  cancelSignIn: method<{ cancelled: boolean }>()({
+    input: noInput,
+    http: { method: 'POST', path: '/api/sign-in/cancel' },
+    result: 'json',
+    summary: 'Ends the sign-in in progress, if any.',
+  }),
 } as const;
 
 export type ApiMethodName = keyof typeof API_METHODS;
@@ -315,6 +335,8 @@ export type ApiErrorCode =
   | 'EMETHOD'
   /** The settings were applied but could not be saved. */
   | 'ESAVE'
+  /** An OAuth2 sign-in could not start. `value` is the OAuth2 error code (EOAUTH_*). */
+  | 'EOAUTH'
   /** Client side: no response from the relay. */
   | 'EUNREACHABLE'
   | 'EINTERNAL';
@@ -338,6 +360,7 @@ const HTTP_STATUS: Readonly<Record<ApiErrorCode, number>> = {
   EFORBIDDEN: 403,
   EMETHOD: 405,
   ESAVE: 500,
+  EOAUTH: 422,
   EUNREACHABLE: 503,
   EINTERNAL: 500,
 };

@@ -154,6 +154,10 @@ export interface SettingsValues {
   readonly tlsMinVersion: TlsVersionName;
   readonly allowPlaintextAuth: boolean;
   readonly deviceUsers: readonly { readonly username: string; readonly passwordHash: string }[];
+  readonly clientTimeoutSeconds: number;
+  readonly maxConnectionsPerClient: number;
+  readonly authFailureLimit: number;
+  readonly authLockoutMinutes: number;
   readonly hostname: string;
   readonly smarthost: HostPortValue | null;
   readonly security: SecurityMode;
@@ -188,6 +192,7 @@ export interface SettingsValues {
   readonly oauthTokenUrl: string | null;
   readonly oauthScope: string | null;
   readonly oauthDeviceAuthorizationUrl: string | null;
+  readonly oauthAuthorizationUrl: string | null;
 }
 
 /**

@@ -9,46 +9,26 @@
  */
 import type { Settings } from '../settings.ts';
 import type { EventBus } from '../events.ts';
-import { resolveOAuthClient } from '../oauth/providers.ts';
+import { oauthClientFrom, tokenEventFields } from '../oauth/relay-tokens.ts';
 import type { OAuthClient } from '../oauth/providers.ts';
 import { FileTokenStore, chooseRefreshToken, grantFor, saveRotatedTokensTo, sha256Hex } from '../oauth/token-store.ts';
 import { AccessTokenSource } from '../oauth/token-source.ts';
-import type { TokenSourceEvent } from '../oauth/token-source.ts';
 import { requestDeviceCode } from '../oauth/sign-in.ts';
 import type { DeviceCodePrompt } from '../oauth/sign-in.ts';
+import { SignInService } from '../console/sign-in.ts';
+import type { SignInRelay } from '../console/sign-in.ts';
 
 export interface OAuthSetup {
   readonly client: OAuthClient;
   readonly tokens: AccessTokenSource;
+  /** SHA-256 of the SMARTHOST_OAUTH_REFRESH_TOKEN that the stored grant descends from, or null. */
+  readonly seedSha256: string | null;
   /** Connects token events to the relay's log once the relay runs. */
   attach(bus: EventBus): void;
 }
 
 function clientFrom(settings: Settings): OAuthClient {
-  return resolveOAuthClient({
-    provider: settings.oauthProvider,
-    clientId: settings.oauthClientId,
-    tenant: settings.oauthTenant,
-    tokenUrl: settings.oauthTokenUrl,
-    scope: settings.oauthScope,
-    deviceAuthorizationUrl: settings.oauthDeviceAuthorizationUrl,
-    clientSecret: process.env.SMARTHOST_OAUTH_CLIENT_SECRET || null,
-  });
-}
-
-function logFields(event: TokenSourceEvent): Record<string, string | number | boolean | undefined> {
-  switch (event.event) {
-    case 'OAUTH_REFRESHED':
-      return { expires: new Date(event.expiresAt).toISOString(), rotated: event.rotated, forced: event.forced };
-    case 'OAUTH_REFRESH_FAILED':
-      return {
-        code: event.code,
-        reason: event.reason,
-        retry: event.retryAt === undefined ? 'after sign-in' : new Date(event.retryAt).toISOString(),
-      };
-    case 'OAUTH_TOKEN_STORE_FAILED':
-      return { error: event.error.message };
-  }
+  return oauthClientFrom(settings, process.env.SMARTHOST_OAUTH_CLIENT_SECRET || null);
 }
 
 /**
@@ -92,15 +72,32 @@ export async function setUpOAuth(
     refreshToken,
     accessToken,
     storeRefreshToken: saveRotatedTokensTo(store, client, seedSha),
-    onEvent: (event) => bus?.emit(event.event, logFields(event)),
+    onEvent: (event) => bus?.emit(event.event, tokenEventFields(event)),
   });
   return {
     client,
     tokens,
+    seedSha256: seedSha,
     attach: (target) => {
       bus = target;
     },
   };
+}
+
+/**
+ * Returns the sign-in of the web console's setup screen. It saves to the
+ * same token file as --oauth-sign-in, and starts from serve's token source
+ * when there is one.
+ */
+export function createConsoleSignIn(relay: SignInRelay, dataDir: string, oauth: OAuthSetup | null): SignInService {
+  const signIn = new SignInService({
+    store: FileTokenStore.inDataDir(dataDir),
+    clientSecret: process.env.SMARTHOST_OAUTH_CLIENT_SECRET || null,
+    seedSha256: oauth?.seedSha256 ?? null,
+  });
+  if (oauth) signIn.adopt(oauth.client, oauth.tokens);
+  signIn.attach(relay);
+  return signIn;
 }
 
 async function runDeviceSignIn(client: OAuthClient, print: (line: string) => void) {

@@ -30,7 +30,7 @@ import type { Settings, SettingSpec } from '../settings.ts';
 import { RelayError, SettingsError } from '../errors.ts';
 import { Relay } from '../relay.ts';
 import { hashPassword } from '../device-auth.ts';
-import { setUpOAuth } from './oauth-setup.ts';
+import { createConsoleSignIn, setUpOAuth } from './oauth-setup.ts';
 import { startWebConsole } from '../console/web-console.ts';
 import { savedPasswordFile } from '../console/settings-file.ts';
 
@@ -50,7 +50,7 @@ function describeDefault(spec: SettingSpec): string {
 function describeRange(spec: SettingSpec): string {
   const kind = spec.kind;
   if (kind.type === 'integer' || kind.type === 'number') return `, ${kind.min}-${kind.max}`;
-  if (kind.type === 'optional-integer') return `, none or ${kind.min}-${kind.max}`;
+  if (kind.type === 'optional-integer') return `, none (or 0) or ${kind.min}-${kind.max}`;
   if (kind.type === 'enum') return `, one of ${kind.values.join('|')}`;
   return '';
 }
@@ -111,7 +111,14 @@ function camelCase(flag: string): string {
 function readPassword(passwordFile: string | undefined): string | null {
   if (passwordFile === undefined) return process.env.SMARTHOST_PASSWORD || null;
 
-  const stat = fs.statSync(passwordFile);
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(passwordFile);
+  } catch (error) {
+    // A bare "ENOENT ... stat" would not say which option is wrong.
+    throw new SettingsError('--password-file', passwordFile, `a readable file (${(error as Error).message})`);
+  }
+  if (!stat.isFile()) throw new SettingsError('--password-file', passwordFile, 'a regular file');
   if ((stat.mode & 0o077) !== 0) {
     throw new SettingsError(
       '--password-file',
@@ -119,10 +126,18 @@ function readPassword(passwordFile: string | undefined): string | null {
       `a file only its owner can read (it has mode ${(stat.mode & 0o777).toString(8)}; run chmod 600 on it)`,
     );
   }
-  return fs.readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
+  try {
+    return fs.readFileSync(passwordFile, 'utf8').replace(/\r?\n$/, '');
+  } catch (error) {
+    throw new SettingsError('--password-file', passwordFile, `a readable file (${(error as Error).message})`);
+  }
 }
 
 async function printPasswordHash(): Promise<void> {
+  // Without a prompt, a terminal user sees nothing while serve waits for end of input.
+  if (process.stdin.isTTY) {
+    process.stderr.write('Type the device password (it is shown as you type), press Enter, then Ctrl-D:\n');
+  }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
@@ -183,13 +198,17 @@ async function main(argv: string[]): Promise<number> {
   const relay = await Relay.start({ dataDir, settings, password, echo: process.stdout, tokens: oauth?.tokens });
   oauth?.attach(relay.bus);
   process.stdout.write(describeStart(relay) + '\n');
-  const webConsole = admin ? await startWebConsole({ relay, address: admin, password, tokens: oauth?.tokens }) : null;
+  const signIn = admin ? createConsoleSignIn(relay, dataDir, oauth) : null;
+  const webConsole = admin
+    ? await startWebConsole({ relay, address: admin, password, tokens: oauth?.tokens, signIn: signIn ?? undefined })
+    : null;
   if (webConsole?.warning) process.stderr.write(`serve: warning: ${webConsole.warning}\n`);
   if (webConsole) process.stdout.write(`Web console: ${webConsole.url}\n`);
 
   const signal = await stopSignal;
   process.stdout.write(`Received ${signal}, stopping.\n`);
   await webConsole?.close();
+  signIn?.close();
   await relay.stop();
   return 0;
 }

@@ -36,6 +36,8 @@ import type { SmartHostTestOptions } from '../test-message.ts';
 import { ThroughputRecorder } from './throughput.ts';
 import { readLogPage } from './log-reader.ts';
 import type { SettingsStore } from './settings-file.ts';
+import { signInApiMethods } from './sign-in.ts';
+import type { SignInService } from './sign-in.ts';
 
 // SettingsValues (core/api/model.ts) mirrors Settings for the renderer,
 // which cannot import settings.ts. These lines fail to compile when the
@@ -57,6 +59,10 @@ export const RESTART_KEYS: readonly (keyof Settings)[] = [
   'tlsMinVersion',
   'allowPlaintextAuth',
   'deviceUsers',
+  'clientTimeoutSeconds',
+  'maxConnectionsPerClient',
+  'authFailureLimit',
+  'authLockoutMinutes',
   'hostname',
 ];
 
@@ -67,6 +73,8 @@ export interface ApiHandlerOptions {
   readonly password: string | null;
   /** OAuth2 access tokens for tests with authMethod xoauth2, when the relay has a sign-in. */
   readonly tokens?: () => AccessTokenProvider | null;
+  /** OAuth2 sign-in from the setup screen; without it getSignInStatus reports none and startSignIn fails. */
+  readonly signIn?: SignInService;
   /** Defaults to `<data-dir>/logs/activity.log`. */
   readonly logFile?: string;
   readonly now?: () => number;
@@ -158,6 +166,8 @@ export function createApiHandlers(relay: Relay, options: ApiHandlerOptions): Api
   const logFile = options.logFile ?? path.join(relay.dataDir, 'logs', 'activity.log');
   const throughput = new ThroughputRecorder(relay.bus, { now: options.now, logFile });
   let password = options.password;
+  // A sign-in from the setup screen replaces the token source the relay started with.
+  const currentTokens = (): AccessTokenProvider | null => options.signIn?.tokens ?? options.tokens?.() ?? null;
 
   async function smartHostConfig(draft: SmartHostDraft | undefined): Promise<SmartHostConfig> {
     const settings = relay.settings;
@@ -174,7 +184,7 @@ export function createApiHandlers(relay: Relay, options: ApiHandlerOptions): Api
         clientName: settings.hostname,
         replyTimeoutMs: settings.replyTimeoutSeconds * 1000,
         authMethod: settings.authMethod,
-        tokens: options.tokens?.() ?? null,
+        tokens: currentTokens(),
       };
     }
     if (!settings.smarthost) {
@@ -195,7 +205,7 @@ export function createApiHandlers(relay: Relay, options: ApiHandlerOptions): Api
       clientName: settings.hostname,
       replyTimeoutMs: settings.replyTimeoutSeconds * 1000,
       authMethod: settings.authMethod,
-      tokens: options.tokens?.() ?? null,
+      tokens: currentTokens(),
     };
   }
 
@@ -256,6 +266,7 @@ export function createApiHandlers(relay: Relay, options: ApiHandlerOptions): Api
     resumeSending: async () => ({ resumed: relay.resume() }),
     readLog: async (input) => readLogPage(logFile, input),
     getThroughput: async (input) => throughput.series(input.range),
+    ...signInApiMethods(options.signIn, () => relay.settings),
   };
 
   const handlers: Record<string, unknown> = {

@@ -9,6 +9,7 @@ import type { Relay } from '../relay.ts';
 import type { HostPort } from '../settings.ts';
 import type { AccessTokenProvider } from '../oauth/xoauth2.ts';
 import { createApiHandlers } from './handlers.ts';
+import type { SignInService } from './sign-in.ts';
 import { startConsoleServer } from './server.ts';
 import { createFileSettingsStore } from './settings-file.ts';
 import { DEFAULT_STATIC_DIR } from './static-files.ts';
@@ -21,6 +22,8 @@ export interface WebConsoleOptions {
   readonly password: string | null;
   /** OAuth2 access tokens, for tests with authMethod xoauth2. */
   readonly tokens?: AccessTokenProvider | null;
+  /** OAuth2 sign-in from the setup screen. */
+  readonly signIn?: SignInService | undefined;
   readonly staticDir?: string;
 }
 
@@ -54,6 +57,7 @@ export async function startWebConsole(options: WebConsoleOptions): Promise<WebCo
     store: createFileSettingsStore(relay.dataDir),
     password: options.password,
     tokens: () => options.tokens ?? null,
+    signIn: options.signIn,
   });
   let server;
   try {

@@ -32,19 +32,26 @@ const STATUS_EVENTS = [
   'ALERT', 'ALERT_CLEARED', 'HELD', 'RELEASED', 'DELETED', 'CONNECT_FAILED',
 ];
 
-function screenFromHash(hash: string): ScreenPath | null {
-  const path = hash.replace(/^#\/?/, '');
-  return SCREENS.find((screen) => screen.path === path)?.path ?? null;
+interface HashRoute {
+  readonly screen: ScreenPath | null;
+  /** Part of the screen to show, such as `sign-in` in `#/setup/sign-in`, or null. */
+  readonly section: string | null;
 }
 
-function useHashScreen(): ScreenPath | null {
-  const [screen, setScreen] = useState(() => screenFromHash(window.location.hash));
+function routeFromHash(hash: string): HashRoute {
+  const [path, section] = hash.replace(/^#\/?/, '').split('/');
+  const screen = SCREENS.find((candidate) => candidate.path === path)?.path ?? null;
+  return { screen, section: screen && section ? section : null };
+}
+
+function useHashRoute(): HashRoute {
+  const [route, setRoute] = useState(() => routeFromHash(window.location.hash));
   useEffect(() => {
-    const onChange = () => setScreen(screenFromHash(window.location.hash));
+    const onChange = () => setRoute(routeFromHash(window.location.hash));
     window.addEventListener('hashchange', onChange);
     return () => window.removeEventListener('hashchange', onChange);
   }, []);
-  return screen;
+  return route;
 }
 
 function AlertBanner({ count, explanation, onResumed }: { count: number; explanation: string; onResumed: () => void }) {
@@ -66,7 +73,7 @@ function AlertBanner({ count, explanation, onResumed }: { count: number; explana
 
 function Shell({ connection }: { connection: ConnectionState | null }) {
   const api = useRelayApi();
-  const hashScreen = useHashScreen();
+  const { screen: hashScreen, section } = useHashRoute();
   const loadStatus = useCallback(() => api.getStatus({}), [api]);
   const status = useLoaded(loadStatus, { events: STATUS_EVENTS, pollMs: 5_000 });
   const main = useRef<HTMLElement>(null);
@@ -131,13 +138,24 @@ function Shell({ connection }: { connection: ConnectionState | null }) {
           <AlertBanner count={activeAlerts.length} explanation={activeAlerts[0].explanation} onResumed={status.reload} />
         ) : null}
         <ErrorNotice error={status.error} />
-        {data ? <Screen screen={screen} status={data} reloadStatus={status.reload} /> : <p className="muted">Loading…</p>}
+        {data ? (
+          <Screen screen={screen} section={section} status={data} reloadStatus={status.reload} />
+        ) : (
+          <p className="muted">Loading…</p>
+        )}
       </main>
     </div>
   );
 }
 
-function Screen({ screen, status, reloadStatus }: { screen: ScreenPath; status: RelayStatus; reloadStatus: () => void }) {
+interface ScreenProps {
+  readonly screen: ScreenPath;
+  readonly section: string | null;
+  readonly status: RelayStatus;
+  readonly reloadStatus: () => void;
+}
+
+function Screen({ screen, section, status, reloadStatus }: ScreenProps) {
   switch (screen) {
     case 'dashboard':
       return <Dashboard status={status} onChanged={reloadStatus} />;
@@ -148,7 +166,7 @@ function Screen({ screen, status, reloadStatus }: { screen: ScreenPath; status: 
     case 'alerts':
       return <Alerts alerts={status.alerts} onChanged={reloadStatus} />;
     case 'setup':
-      return <Setup onSaved={reloadStatus} />;
+      return <Setup onSaved={reloadStatus} section={section} />;
     case 'limits':
       return <Limits onSaved={reloadStatus} />;
     case 'devices':

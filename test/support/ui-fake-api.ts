@@ -13,6 +13,7 @@ import type {
   SettingsView,
   SmartHostStatus,
 } from '../../core/api/model.ts';
+import type { SignInStatus } from '../../core/api/sign-in-status.ts';
 import { PRESETS } from '../../core/presets.ts';
 
 export const NOW = Date.UTC(2026, 11, 4, 9, 30);
@@ -62,6 +63,10 @@ export function settingsView(changes: Partial<SettingsView> = {}): SettingsView 
     tlsMinVersion: 'TLSv1.2',
     allowPlaintextAuth: false,
     deviceUsers: [],
+    clientTimeoutSeconds: 300,
+    maxConnectionsPerClient: 20,
+    authFailureLimit: 5,
+    authLockoutMinutes: 15,
     hostname: 'relay.office.example',
     smarthost: null,
     security: 'starttls',
@@ -96,8 +101,27 @@ export function settingsView(changes: Partial<SettingsView> = {}): SettingsView 
     oauthTokenUrl: null,
     oauthScope: null,
     oauthDeviceAuthorizationUrl: null,
+    oauthAuthorizationUrl: null,
     passwordSet: false,
     allowedNetworks: ['127.0.0.0/8', '192.168.1.0/24'],
+    ...changes,
+  };
+}
+
+export function signInStatus(changes: Partial<SignInStatus> = {}): SignInStatus {
+  return {
+    available: true,
+    authMethod: 'xoauth2',
+    provider: 'microsoft',
+    account: 'office@example.com',
+    signedIn: false,
+    token: null,
+    pending: null,
+    lastOutcome: null,
+    flows: { browser: { available: true, reason: null }, device: { available: true, reason: null } },
+    settingsProblem: null,
+    storageProblem: null,
+    opensBrowser: false,
     ...changes,
   };
 }
@@ -163,6 +187,9 @@ export function createFakeApi(): FakeRelayApi {
       bucketMs: 60_000,
       points: [{ at: NOW, sent: 3, deferred: 1, bounced: 0, queued: 4 }],
     })),
+    getSignInStatus: vi.fn<RelayApi['getSignInStatus']>(async () => signInStatus({ authMethod: 'password' })),
+    startSignIn: vi.fn<RelayApi['startSignIn']>(),
+    cancelSignIn: vi.fn<RelayApi['cancelSignIn']>(async () => ({ cancelled: true })),
     subscribe: (listener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);

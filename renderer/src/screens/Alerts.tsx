@@ -1,13 +1,26 @@
+import { useCallback } from 'react';
 import type { Alert } from '../../../core/api/model.ts';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
 import { StateBadge } from '../components/StateBadge.tsx';
 import { alertTitle, formatRelative, formatTime } from '../format.ts';
-import { useAction, useNow, useRelayApi } from '../hooks.ts';
+import { useAction, useLoaded, useNow, useRelayApi } from '../hooks.ts';
 
-function AlertCard({ alert, now, onChanged }: { alert: Alert; now: number; onChanged: () => void }) {
+/** Route of the sign-in on the setup screen. */
+const SIGN_IN_ROUTE = '#/setup/sign-in';
+
+interface AlertCardProps {
+  readonly alert: Alert;
+  readonly now: number;
+  readonly onChanged: () => void;
+  /** True while the relay signs in with OAuth2, so a credentials alert offers a new sign-in. */
+  readonly oauth: boolean;
+}
+
+function AlertCard({ alert, now, onChanged, oauth }: AlertCardProps) {
   const api = useRelayApi();
   const resume = useAction();
   const headingId = `alert-${alert.id}`;
+  const offerSignIn = alert.active && alert.kind === 'credentials' && oauth;
 
   const pressResume = async () => {
     if (await resume.run(() => api.resumeSending({}))) onChanged();
@@ -36,9 +49,16 @@ function AlertCard({ alert, now, onChanged }: { alert: Alert; now: number; onCha
         </p>
       ) : null}
       {alert.active && alert.kind !== 'queue-old' ? (
-        <button type="button" className="primary" onClick={pressResume} disabled={resume.busy}>
-          Resume sending
-        </button>
+        <div className="actions">
+          {offerSignIn ? (
+            <button type="button" className="primary" onClick={() => (window.location.hash = SIGN_IN_ROUTE)}>
+              Sign in again
+            </button>
+          ) : null}
+          <button type="button" className={offerSignIn ? undefined : 'primary'} onClick={pressResume} disabled={resume.busy}>
+            Resume sending
+          </button>
+        </div>
       ) : null}
       {alert.active && alert.kind === 'queue-old' ? <a href="#/queue">Open the queue</a> : null}
       <ErrorNotice error={resume.error} />
@@ -47,7 +67,11 @@ function AlertCard({ alert, now, onChanged }: { alert: Alert; now: number; onCha
 }
 
 export function Alerts({ alerts, onChanged }: { alerts: readonly Alert[]; onChanged: () => void }) {
+  const api = useRelayApi();
   const now = useNow();
+  const loadSignIn = useCallback(() => api.getSignInStatus({}), [api]);
+  const signIn = useLoaded(loadSignIn, { events: ['SETTINGS_CHANGED'] });
+  const oauth = signIn.data?.available === true && signIn.data.authMethod === 'xoauth2';
   const active = alerts.filter((alert) => alert.active);
   const cleared = alerts.filter((alert) => !alert.active).reverse();
 
@@ -56,13 +80,13 @@ export function Alerts({ alerts, onChanged }: { alerts: readonly Alert[]; onChan
       <h1>Alerts</h1>
       {active.length === 0 ? <p className="notice notice-good">Nothing needs your attention.</p> : null}
       {active.map((alert) => (
-        <AlertCard key={alert.id} alert={alert} now={now} onChanged={onChanged} />
+        <AlertCard key={alert.id} alert={alert} now={now} onChanged={onChanged} oauth={oauth} />
       ))}
       {cleared.length > 0 ? (
         <section aria-labelledby="alert-history">
           <h2 id="alert-history">Earlier alerts</h2>
           {cleared.map((alert) => (
-            <AlertCard key={alert.id} alert={alert} now={now} onChanged={onChanged} />
+            <AlertCard key={alert.id} alert={alert} now={now} onChanged={onChanged} oauth={oauth} />
           ))}
         </section>
       ) : null}

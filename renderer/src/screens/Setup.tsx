@@ -3,6 +3,9 @@ import type { FormEvent } from 'react';
 import type { ApiError, SettingsPatch, SmartHostDraft } from '../../../core/api/definition.ts';
 import type { PresetView, SecurityMode, SettingsView, SmartHostTestResult } from '../../../core/api/model.ts';
 import { ErrorNotice } from '../components/ErrorNotice.tsx';
+import { OAuthFields, oauthDraftFrom, oauthPatch } from '../components/OAuthFields.tsx';
+import type { OAuthDraft } from '../components/OAuthFields.tsx';
+import { SignInPanel } from '../components/SignInPanel.tsx';
 import { TestResultView } from '../components/TestResultView.tsx';
 import { useAction, useLoaded, useRelayApi } from '../hooks.ts';
 
@@ -14,6 +17,17 @@ const SECURITY_CHOICES: readonly { value: SecurityMode; label: string; port: num
 
 const NO_PRESET = '';
 
+type AuthMethod = SettingsView['authMethod'];
+
+const AUTH_CHOICES: readonly { value: AuthMethod; label: string; description: string }[] = [
+  { value: 'password', label: 'User name and password', description: 'AUTH PLAIN or LOGIN, or no sign-in without a user name.' },
+  {
+    value: 'xoauth2',
+    label: 'Sign in with Microsoft or Google (OAuth2)',
+    description: 'For accounts whose provider no longer accepts a password for mail. The relay never sees the password.',
+  },
+];
+
 interface Draft {
   preset: string;
   host: string;
@@ -22,6 +36,8 @@ interface Draft {
   user: string;
   password: string;
   testTo: string;
+  authMethod: AuthMethod;
+  oauth: OAuthDraft;
 }
 
 function draftFrom(settings: SettingsView): Draft {
@@ -33,7 +49,15 @@ function draftFrom(settings: SettingsView): Draft {
     user: settings.user ?? '',
     password: '',
     testTo: settings.user?.includes('@') ? settings.user : '',
+    authMethod: settings.authMethod,
+    oauth: oauthDraftFrom(settings),
   };
+}
+
+/** Returns the parts of the draft that Save stores, to tell whether the form differs from the saved settings. */
+function savedPart(draft: Draft): string {
+  const { password: _password, testTo: _testTo, ...stored } = draft;
+  return JSON.stringify(stored);
 }
 
 /** Returns the form field that an API error names, or null. */
@@ -43,7 +67,49 @@ function fieldOf(error: ApiError | null): string | null {
   return error.field;
 }
 
-function SetupForm({ settings, presets, onSaved }: { settings: SettingsView; presets: readonly PresetView[]; onSaved: () => void }) {
+interface SetupFormProps {
+  readonly settings: SettingsView;
+  readonly presets: readonly PresetView[];
+  readonly onSaved: () => void;
+  /** Moves the focus to the sign-in, for "Sign in again" on the Alerts screen. */
+  readonly focusSignIn: boolean;
+}
+
+interface PasswordFieldProps {
+  readonly fieldProps: { id: string; 'aria-invalid': boolean | undefined };
+  readonly passwordSet: boolean;
+  readonly value: string;
+  readonly onChange: (password: string) => void;
+  readonly invalid: boolean;
+  /** Id of the form's error message, for aria-describedby. */
+  readonly errorId: string;
+}
+
+function PasswordField({ fieldProps, passwordSet, value, onChange, invalid, errorId }: PasswordFieldProps) {
+  const hintId = `${fieldProps.id}-hint`;
+  return (
+    <>
+      <label htmlFor={fieldProps.id}>Password</label>
+      <div>
+        <input
+          id={fieldProps.id}
+          aria-invalid={fieldProps['aria-invalid']}
+          type="password"
+          autoComplete="new-password"
+          placeholder={passwordSet ? 'Saved; type to replace it' : 'Not set'}
+          value={value}
+          onChange={(event) => onChange(event.target.value)}
+          aria-describedby={[hintId, invalid ? errorId : ''].join(' ').trim()}
+        />
+        <p className="hint" id={hintId}>
+          {passwordSet ? 'A password is saved. It is never shown here.' : 'No password is saved yet.'}
+        </p>
+      </div>
+    </>
+  );
+}
+
+function SetupForm({ settings, presets, onSaved, focusSignIn }: SetupFormProps) {
   const api = useRelayApi();
   const id = useId();
   const [draft, setDraft] = useState<Draft>(() => draftFrom(settings));
@@ -100,14 +166,15 @@ function SetupForm({ settings, presets, onSaved }: { settings: SettingsView; pre
     });
   };
 
-  const submit = async (event: FormEvent) => {
-    event.preventDefault();
+  const saveForm = async (): Promise<boolean> => {
     const presetChanged = draft.preset !== (settings.preset ?? NO_PRESET);
     const patch: SettingsPatch = {
       preset: draft.preset === NO_PRESET ? null : draft.preset,
       smarthost: draft.host.trim() === '' ? null : { host: draft.host.trim(), port: Number(draft.port) },
       security: draft.security,
       user: draft.user.trim() === '' ? null : draft.user.trim(),
+      authMethod: draft.authMethod,
+      ...(draft.authMethod === 'xoauth2' ? oauthPatch(draft.oauth, settings) : {}),
       // A new preset brings its provider's limits; the Limits screen can change them after.
       ...(presetChanged && chosenPreset ? chosenPreset.limits : {}),
     };
@@ -119,6 +186,12 @@ function SetupForm({ settings, presets, onSaved }: { settings: SettingsView; pre
       setDraft((current) => ({ ...current, password: '' }));
       onSaved();
     }
+    return ok;
+  };
+
+  const submit = async (event: FormEvent) => {
+    event.preventDefault();
+    await saveForm();
   };
 
   const fieldProps = (name: string) => ({
@@ -159,6 +232,25 @@ function SetupForm({ settings, presets, onSaved }: { settings: SettingsView; pre
             <span className="muted">Keeps the current limits; set them under Limits.</span>
           </span>
         </label>
+      </fieldset>
+
+      <fieldset className="presets">
+        <legend>How the relay signs in</legend>
+        {AUTH_CHOICES.map((choice) => (
+          <label key={choice.value} className="preset">
+            <input
+              type="radio"
+              name={`${id}-auth`}
+              value={choice.value}
+              checked={draft.authMethod === choice.value}
+              onChange={() => update({ authMethod: choice.value })}
+            />
+            <span>
+              <strong>{choice.label}</strong>
+              <span className="muted">{choice.description}</span>
+            </span>
+          </label>
+        ))}
       </fieldset>
 
       <div className="form-grid">
@@ -208,22 +300,31 @@ function SetupForm({ settings, presets, onSaved }: { settings: SettingsView; pre
           onChange={(event) => update({ user: event.target.value })}
         />
 
-        <label htmlFor={`${id}-password`}>Password</label>
-        <div>
-          <input
-            {...fieldProps('password')}
-            type="password"
-            autoComplete="new-password"
-            placeholder={settings.passwordSet ? 'Saved; type to replace it' : 'Not set'}
-            value={draft.password}
-            onChange={(event) => update({ password: event.target.value })}
-            aria-describedby={[`${id}-password-hint`, errorField === 'password' ? `${id}-error` : ''].join(' ').trim()}
+        {draft.authMethod === 'xoauth2' ? (
+          <OAuthFields
+            draft={draft.oauth}
+            onChange={(changes) => update({ oauth: { ...draft.oauth, ...changes } })}
+            fieldProps={fieldProps}
           />
-          <p className="hint" id={`${id}-password-hint`}>
-            {settings.passwordSet ? 'A password is saved. It is never shown here.' : 'No password is saved yet.'}
-          </p>
-        </div>
+        ) : (
+          <PasswordField
+            fieldProps={fieldProps('password')}
+            passwordSet={settings.passwordSet}
+            value={draft.password}
+            onChange={(password) => update({ password })}
+            invalid={errorField === 'password'}
+            errorId={`${id}-error`}
+          />
+        )}
       </div>
+
+      {draft.authMethod === 'xoauth2' ? (
+        <SignInPanel
+          beforeStart={saveForm}
+          unsaved={savedPart(draft) !== savedPart(draftFrom(settings))}
+          focus={focusSignIn}
+        />
+      ) : null}
 
       {error ? (
         <p className="notice notice-bad" role="alert" id={`${id}-error`}>
@@ -274,7 +375,7 @@ function SetupForm({ settings, presets, onSaved }: { settings: SettingsView; pre
   );
 }
 
-export function Setup({ onSaved }: { onSaved: () => void }) {
+export function Setup({ onSaved, section = null }: { onSaved: () => void; section?: string | null }) {
   const api = useRelayApi();
   const load = useCallback(
     async () => ({ settings: await api.getSettings({}), description: await api.describeSettings({}) }),
@@ -294,6 +395,7 @@ export function Setup({ onSaved }: { onSaved: () => void }) {
         <SetupForm
           settings={loaded.data.settings}
           presets={loaded.data.description.presets}
+          focusSignIn={section === 'sign-in'}
           onSaved={() => {
             loaded.reload();
             onSaved();
