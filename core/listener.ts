@@ -8,11 +8,19 @@
  *              that has not authenticated (nothing is stored);
  *   552 5.3.4  a message over the size limit (advertised in EHLO);
  *   452 4.3.1  the message could not be written to disk;
- *   535 5.7.8  wrong device credentials.
+ *   535 5.7.8  wrong device credentials;
+ *   454 4.7.0  AUTH from an address locked out after authFailureLimit
+ *              failures (client-limits.ts);
+ *   421 4.7.0  at connect, beyond maxConnectionsPerClient connections
+ *              from one address;
+ *   421 4.4.2  a client that took longer than clientTimeoutSeconds for a
+ *              command, or trickled its message (client-limits.ts);
+ *   501 5.5.2  a command line with a bare CR or a NUL in it (RFC 5321
+ *              section 2.3.8 allows CR only in the line's CRLF).
  * Upstream trouble never shows here: the device only ever talks to the
  * local queue.
  *
- * Logs QUEUED, REJECTED and AUTH_FAILED.
+ * Logs QUEUED, REJECTED, AUTH_FAILED and AUTH_LOCKED.
  */
 import { SMTPServer } from 'smtp-server';
 import type {
@@ -33,23 +41,60 @@ import type { QueueRecord } from './queue-record.ts';
 import { SmtpReplyError } from './errors.ts';
 import { buildReceivedHeader } from './received-header.ts';
 import { authenticateDevice } from './device-auth.ts';
+import { AuthLockout, ClientDeadline, RepeatFilter } from './client-limits.ts';
 
 const MEGABYTE = 1024 * 1024;
-// Devices that stall mid-session hold a slot; five minutes is RFC 5321
-// section 4.5.3.2's shortest server timeout.
-const SOCKET_TIMEOUT_MS = 5 * 60 * 1000;
+const MINUTE_MS = 60 * 1000;
+// At most one REJECTED or ERROR line per client address and reason in
+// this time. The next line reports how many were skipped.
+const LOG_REPEAT_INTERVAL_MS = MINUTE_MS;
 // How long close() waits for open sessions before cutting them off.
 const CLOSE_TIMEOUT_MS = 10 * 1000;
 const ENHANCED_CODE_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
-// smtp-server 3.21's wait before the greeting; a client that sends a
+// smtp-server 3.21's wait before the greeting. A client that sends a
 // command within it gets 421 "You talk too soon".
 const EARLY_TALKER_WAIT_MS = 100;
 
 /** Greeting delay of each listener's clients, by remote address, in ms. */
 const greetingDelays = new WeakMap<object, (remoteAddress: string) => number>();
 
+/** Per-client limits of each listener, keyed by its SMTPServer. */
+interface ClientPolicy {
+  readonly maxConnectionsPerClient: number;
+  readonly clientTimeoutMs: number;
+  readonly onTooManyConnections: (remoteAddress: string, open: number) => void;
+  readonly onTimeout: (remoteAddress: string, inData: boolean) => void;
+}
+const clientPolicies = new WeakMap<object, ClientPolicy>();
+
+/** The parts of smtp-server 3.21's SMTPConnection that the patches use. */
+interface Connection {
+  readonly _server: {
+    readonly options: { readonly maxClients?: number };
+    readonly connections: Set<Connection>;
+  };
+  readonly name: string;
+  readonly remoteAddress: string;
+  readonly _socket: { readonly bytesRead: number; once(event: 'close', listener: () => void): void };
+  readonly _parser: { readonly _dataMode: boolean } | false | null;
+  readonly _dataStream: unknown;
+  readonly _handlerPending?: boolean;
+  readonly _nextHandler: unknown;
+  readonly _upgrading: boolean;
+  readonly _closing: boolean;
+  readonly _closed: boolean;
+  _unrecognizedCommands: number;
+  _setListeners(callback: () => void): void;
+  send(code: number, data: string, context?: unknown): void;
+  connectionReady(): void;
+}
+
+/** The deadline of each connection of a relay listener. */
+const deadlines = new WeakMap<Connection, ClientDeadline>();
+
 patchEnhancedStatusCodes();
 patchGreetingDelay();
+patchCommandChecks();
 
 /**
  * smtp-server 3.21 adds an enhanced status code to a reply from the reply
@@ -76,26 +121,18 @@ function patchEnhancedStatusCodes(): void {
 /**
  * smtp-server 3.21 waits EARLY_TALKER_WAIT_MS before every greeting, to
  * catch spam software that sends before it is greeted. A device that opens
- * one connection per message (most scanners do) then waits that long for
- * each message, which limits it to 10 messages/s per connection at best.
- * This replaces SMTPConnection.init with a copy that asks the listener for
- * the wait: none for clients in the allowed networks, the full wait for
- * everyone else, so the early-talker check keeps its window where spam
- * software could come from. An allowed client that sends before the
+ * one connection per message, as scanners typically do, then waits that
+ * long for each message: at best 10 messages/s per concurrent sender.
+ * This replaces SMTPConnection.init with a copy that takes the wait from
+ * the listener: none for clients in the allowed networks, the full wait
+ * for everyone else, so the early-talker check still covers the clients
+ * that spam software could come from. An allowed client that sends before the
  * greeting still gets 421, but its window is only the few event-loop turns
  * smtp-server takes to set up a session.
  * NOTE: the body copies init() of smtp-server 3.21.6 apart from the wait;
  * check it on upgrades.
  */
 function patchGreetingDelay(): void {
-  interface Connection {
-    readonly _server: { readonly options: { readonly maxClients?: number }; readonly connections: Set<unknown> };
-    readonly name: string;
-    readonly remoteAddress: string;
-    _setListeners(callback: () => void): void;
-    send(code: number, data: string, context?: unknown): void;
-    connectionReady(): void;
-  }
   type Init = (this: Connection) => void;
   const prototype = ServerConnection.prototype as unknown as { init: Init; relayGreetingPatched?: boolean };
   if (prototype.relayGreetingPatched) return;
@@ -110,11 +147,96 @@ function patchGreetingDelay(): void {
       if (maxClients && this._server.connections.size > maxClients) {
         return this.send(421, `${this.name} Too many connected clients, try again in a moment`, false);
       }
+      if (!admitClient(this)) return;
       if (delayMs > 0) setTimeout(() => this.connectionReady(), delayMs).unref();
       else this.connectionReady();
     });
   };
   prototype.relayGreetingPatched = true;
+}
+
+/**
+ * Applies the per-address connection limit to a new connection of a
+ * relay listener and starts its deadline. Returns false when the
+ * connection was refused with 421 (smtp-server closes it after a 421).
+ */
+function admitClient(connection: Connection): boolean {
+  const policy = clientPolicies.get(connection._server);
+  if (!policy) return true;
+
+  // smtp-server keeps every open connection in this set, this one
+  // included, and removes each as it closes.
+  let open = 0;
+  for (const other of connection._server.connections) {
+    if (other.remoteAddress === connection.remoteAddress) open += 1;
+  }
+  if (open > policy.maxConnectionsPerClient) {
+    policy.onTooManyConnections(connection.remoteAddress, open - 1);
+    connection.send(421, '4.7.0 Too many connections from your address, try again later');
+    return false;
+  }
+
+  const deadline = new ClientDeadline(
+    {
+      serverBusy: () =>
+        Boolean(connection._handlerPending) ||
+        Boolean(connection._dataStream && connection._parser && !connection._parser._dataMode),
+      inData: () => Boolean(connection._parser && connection._parser._dataMode),
+      bytesRead: () => connection._socket.bytesRead,
+      closed: () => connection._closing || connection._closed,
+      expire: () => {
+        policy.onTimeout(connection.remoteAddress, Boolean(connection._parser && connection._parser._dataMode));
+        connection.send(421, '4.4.2 Timeout: the client took too long, closing the connection');
+      },
+    },
+    policy.clientTimeoutMs,
+  );
+  deadlines.set(connection, deadline);
+  connection._socket.once('close', () => deadline.stop());
+  deadline.restart();
+  return true;
+}
+
+/**
+ * Wraps smtp-server's command dispatch for relay listeners: each complete
+ * command line restarts the connection's deadline, and a line with a bare
+ * CR or a NUL is rejected before smtp-server parses it. smtp-server
+ * splits lines at LF and takes a bare CR for white space, so
+ * `RCPT TO:<a@example.com>\rDATA` would otherwise pass as a recipient
+ * with a parameter named DATA.
+ * NOTE: this wraps SMTPConnection._onCommand of smtp-server 3.21.6;
+ * check it on upgrades.
+ */
+function patchCommandChecks(): void {
+  type OnCommand = (this: Connection, command: Buffer, callback?: () => void) => void;
+  const prototype = ServerConnection.prototype as unknown as {
+    _onCommand: OnCommand;
+    relayCommandsPatched?: boolean;
+  };
+  if (prototype.relayCommandsPatched) return;
+  const originalOnCommand = prototype._onCommand;
+  prototype._onCommand = function _onCommand(this: Connection, command: Buffer, callback?: () => void) {
+    const deadline = deadlines.get(this);
+    if (!deadline) return originalOnCommand.call(this, command, callback);
+
+    deadline.restart();
+    // An AUTH continuation line belongs to smtp-server's SASL exchange,
+    // and a line buffered during a TLS handshake is dropped unanswered.
+    const checked = !this._nextHandler && !this._upgrading;
+    if (checked && (command.includes(0x0d) || command.includes(0x00))) {
+      // Counted like an unknown command, so a client cannot send these
+      // without end (smtp-server closes after 10).
+      this._unrecognizedCommands += 1;
+      if (this._unrecognizedCommands >= 10) {
+        return this.send(421, '4.7.0 Too many invalid commands, closing the connection');
+      }
+      this.send(501, '5.5.2 Syntax error: a bare CR or a NUL is not allowed in a command line');
+      setImmediate(() => callback?.());
+      return;
+    }
+    return originalOnCommand.call(this, command, callback);
+  };
+  prototype.relayCommandsPatched = true;
 }
 
 export interface ListenerOptions {
@@ -131,16 +253,58 @@ export interface ListenerOptions {
 export class Listener {
   readonly #options: ListenerOptions;
   readonly #server: SMTPServer;
+  readonly #lockout: AuthLockout;
   #address: { host: string; port: number } | null = null;
 
   constructor(options: ListenerOptions) {
     this.#options = options;
+    const { settings } = options;
+    this.#lockout = new AuthLockout({
+      limit: settings.authFailureLimit,
+      windowMs: settings.authLockoutMinutes * MINUTE_MS,
+      now: options.now,
+    });
     this.#server = new SMTPServer(this.#serverOptions());
     greetingDelays.set(this.#server, (remoteAddress) =>
       options.networks.contains(remoteAddress) ? 0 : EARLY_TALKER_WAIT_MS,
     );
-    this.#server.on('error', (error: Error) => {
-      options.bus.emit('ERROR', { what: 'listener', error: error.message });
+    const repeats = new RepeatFilter(LOG_REPEAT_INTERVAL_MS, options.now);
+    clientPolicies.set(this.#server, {
+      maxConnectionsPerClient: settings.maxConnectionsPerClient,
+      clientTimeoutMs: settings.clientTimeoutSeconds * 1000,
+      onTooManyConnections: (remoteAddress, open) => {
+        const skipped = repeats.admit(`connections ${remoteAddress}`);
+        if (skipped === null) return;
+        options.bus.emit('REJECTED', {
+          client: remoteAddress,
+          reason: 'too many connections',
+          open,
+          limit: settings.maxConnectionsPerClient,
+          skipped: skipped || undefined,
+        });
+      },
+      onTimeout: (remoteAddress, inData) => {
+        const skipped = repeats.admit(`timeout ${remoteAddress}`);
+        if (skipped === null) return;
+        options.bus.emit('REJECTED', {
+          client: remoteAddress,
+          reason: inData ? 'timeout in DATA' : 'timeout waiting for a command',
+          timeout: `${settings.clientTimeoutSeconds}s`,
+          skipped: skipped || undefined,
+        });
+      },
+    });
+    // Most of these come from one client (a failed TLS handshake, a reset
+    // in a transaction), and one client can cause them by the thousand.
+    this.#server.on('error', (error: Error & { remoteAddress?: string; code?: string }) => {
+      const skipped = repeats.admit(`error ${error.remoteAddress ?? ''} ${error.code ?? error.message}`);
+      if (skipped === null) return;
+      options.bus.emit('ERROR', {
+        what: 'listener',
+        client: error.remoteAddress,
+        error: error.message,
+        skipped: skipped || undefined,
+      });
     });
   }
 
@@ -168,7 +332,7 @@ export class Listener {
       // so the 552 5.3.4 for a SIZE= over the limit carries one too.
       hideENHANCEDSTATUSCODES: false,
       disableReverseLookup: true,
-      socketTimeout: SOCKET_TIMEOUT_MS,
+      socketTimeout: settings.clientTimeoutSeconds * 1000,
       closeTimeout: CLOSE_TIMEOUT_MS,
       logger: false,
       onAuth: (auth, session, callback) => {
@@ -193,19 +357,33 @@ export class Listener {
     auth: SMTPServerAuthentication,
     session: SMTPServerSession,
   ): Promise<string> {
+    const client = session.remoteAddress;
     const username = auth.username ?? '';
+    // A locked-out address learns nothing about its password, right or
+    // wrong, so guessing on cannot tell when a guess was correct.
+    const lockedUntil = this.#lockout.lockedUntil(client);
+    if (lockedUntil !== null) return Promise.reject(lockedError(lockedUntil));
+
     const ok = await authenticateDevice(
       this.#options.settings.deviceUsers,
       username,
       auth.password ?? '',
     );
-    if (ok) return username;
+    if (ok) {
+      this.#lockout.recordSuccess(client);
+      return username;
+    }
 
-    this.#options.bus.emit('AUTH_FAILED', {
-      client: session.remoteAddress,
-      user: username,
-      method: auth.method,
-    });
+    this.#options.bus.emit('AUTH_FAILED', { client, user: username, method: auth.method });
+    const lockout = this.#lockout.recordFailure(client);
+    if (lockout) {
+      this.#options.bus.emit('AUTH_LOCKED', {
+        client,
+        failures: lockout.failures,
+        minutes: this.#options.settings.authLockoutMinutes,
+        until: new Date(lockout.lockedUntil).toISOString(),
+      });
+    }
     const error = new SmtpReplyError(
       'ERELAY_DENIED',
       535,
@@ -313,6 +491,16 @@ export class Listener {
   close(): Promise<void> {
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** Builds the 454 reply to AUTH from an address that is locked out. */
+function lockedError(lockedUntil: number): SmtpReplyError {
+  return new SmtpReplyError(
+    'ERELAY_DENIED',
+    454,
+    '4.7.0',
+    `Too many failed logins from your address: AUTH is locked until ${new Date(lockedUntil).toISOString()}`,
+  );
 }
 
 /**

@@ -1,6 +1,6 @@
-// When `serve` greets a new connection: without a wait for clients in the
-// allowed networks, after smtp-server's 100 ms early-talker wait for
-// everyone else, who get 421 if they send a command before the greeting.
+// When `serve` greets a new connection. Clients in the allowed networks
+// get the greeting without a wait. Everyone else waits smtp-server's
+// 100 ms, and gets 421 for a command sent before the greeting.
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, describe, expect, it } from 'vitest';
