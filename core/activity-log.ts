@@ -41,8 +41,14 @@ export interface ActivityLogOptions {
 }
 
 /** Writes every event of the bus to the log file (and the echo stream). */
+// After a write error (a full disk), the file is reopened on the first
+// event after this long; lines in between go only to the echo stream.
+const REOPEN_AFTER_MS = 30 * 1000;
+
 export class ActivityLog {
-  readonly #file: fs.WriteStream;
+  #file: fs.WriteStream;
+  #failedAt: number | null = null;
+  #dropped = 0;
   readonly #echo: Writable | undefined;
   readonly #unsubscribe: () => void;
   readonly filePath: string;
@@ -50,19 +56,53 @@ export class ActivityLog {
   constructor(bus: EventBus, options: ActivityLogOptions) {
     fs.mkdirSync(options.logDir, { recursive: true });
     this.filePath = path.join(options.logDir, 'activity.log');
-    this.#file = fs.createWriteStream(this.filePath, { flags: 'a' });
+    this.#file = this.#open();
     this.#echo = options.echo;
     this.#unsubscribe = bus.subscribe((record) => this.#write(record));
   }
 
+  #open(): fs.WriteStream {
+    const file = fs.createWriteStream(this.filePath, { flags: 'a' });
+    // Without a listener a write error would end the process; the relay
+    // must go on when the disk fills up, and the log is not the queue.
+    file.on('error', (error) => {
+      if (this.#failedAt === null) {
+        this.#echo?.write(
+          formatEvent({ event: 'ERROR', time: Date.now(), fields: { what: 'activity log write failed', error: error.message } }) + '\n',
+        );
+      }
+      this.#failedAt = Date.now();
+    });
+    return file;
+  }
+
   #write(record: RelayEvent): void {
     const line = formatEvent(record) + '\n';
-    this.#file.write(line);
     this.#echo?.write(line);
+    if (this.#failedAt !== null) {
+      if (Date.now() - this.#failedAt < REOPEN_AFTER_MS) {
+        this.#dropped += 1;
+        return;
+      }
+      this.#file.destroy();
+      this.#failedAt = null;
+      this.#file = this.#open();
+      if (this.#dropped > 0) {
+        this.#file.write(
+          formatEvent({ event: 'ERROR', time: record.time, fields: { what: 'activity log lines lost', dropped: this.#dropped } }) + '\n',
+        );
+        this.#dropped = 0;
+      }
+    }
+    this.#file.write(line);
   }
 
   async close(): Promise<void> {
     this.#unsubscribe();
+    if (this.#failedAt !== null || this.#file.destroyed) {
+      this.#file.destroy();
+      return;
+    }
     await new Promise<void>((resolve) => this.#file.end(resolve));
   }
 }

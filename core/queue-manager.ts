@@ -457,7 +457,7 @@ export class QueueManager implements DeliveryAgent {
     // so no backoff, just the wait the gate asked for.
     const next = { ...record, nextAttemptAt: result.postponedTo ?? this.#options.now() };
     this.#records.set(next.id, next);
-    await this.#options.spool.update(next);
+    await this.#persist(next);
     this.#scheduler?.schedule(next.id, next.nextAttemptAt);
   }
 
@@ -522,7 +522,7 @@ export class QueueManager implements DeliveryAgent {
   async #wait(record: QueueRecord, relay: string, reason: string, at: number): Promise<void> {
     const next = { ...record, nextAttemptAt: at };
     this.#records.set(next.id, next);
-    await this.#options.spool.update(next);
+    await this.#persist(next);
     this.#options.bus.emit('DEFERRED', {
       id: next.id,
       to: angle(pendingRecipients(next).map((recipient) => recipient.address)),
@@ -544,7 +544,7 @@ export class QueueManager implements DeliveryAgent {
     const next: QueueRecord = { ...record, state: 'held' };
     this.#records.set(next.id, next);
     this.#scheduler?.unschedule(next.id);
-    await this.#options.spool.update(next);
+    await this.#persist(next);
     this.#options.bus.emit('HELD', { id: next.id, reason: 'needs-person', reply });
     this.#options.alerts.raise({
       kind: 'needs-person',
@@ -596,7 +596,7 @@ export class QueueManager implements DeliveryAgent {
     const delay = retryDelayMs(record.attempts + extraBackoffSteps, settings, this.#options.random);
     const next: QueueRecord = { ...record, nextAttemptAt: Math.min(now + delay, expiresAt) };
     this.#records.set(next.id, next);
-    await this.#options.spool.update(next);
+    await this.#persist(next);
     this.#options.bus.emit('DEFERRED', {
       id: next.id,
       to: angle(pendingRecipients(next).map((recipient) => recipient.address)),
@@ -614,7 +614,34 @@ export class QueueManager implements DeliveryAgent {
   async #finish(record: QueueRecord): Promise<void> {
     this.#records.delete(record.id);
     this.#scheduler?.unschedule(record.id);
-    await this.#options.spool.remove(record.id);
+    try {
+      await this.#options.spool.remove(record.id);
+    } catch (error) {
+      // The message is done; a file left behind comes back at the next
+      // start and costs one more delivery, never a lost message.
+      this.#options.bus.emit('ERROR', {
+        id: record.id,
+        what: 'removing a delivered message from the spool failed',
+        error: (error as Error).message,
+      });
+    }
+  }
+
+  /**
+   * Writes a changed record to disk. A failure (a full disk) is logged and
+   * delivery goes on from the record in memory: after a restart the older
+   * record on disk comes back, which can only cost one more attempt.
+   */
+  async #persist(record: QueueRecord): Promise<void> {
+    try {
+      await this.#options.spool.update(record);
+    } catch (error) {
+      this.#options.bus.emit('ERROR', {
+        id: record.id,
+        what: 'writing the queue record failed',
+        error: (error as Error).message,
+      });
+    }
   }
 
   /**

@@ -71,6 +71,8 @@ const EXTRA_CONNECTION_HOLD_MS = 5 * 1000;
 // busy accepting a new connection may count the old one a moment longer;
 // without the pause it could see one connection over the limit.
 const SLOT_RELEASE_DELAY_MS = 50;
+// Wait before trying a message again whose delivery step threw.
+const RECOVERY_DELAY_MS = 60 * 1000;
 // Longest single timer; setTimeout overflows past 2^31 - 1 ms.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -296,6 +298,9 @@ export class Scheduler {
     this.#openCount += 1;
     this.#connectingCount += 1;
     const worker = this.#runWorker(config)
+      .catch((error: unknown) => {
+        this.#options.bus.emit('ERROR', { what: 'smart-host session failed', error: (error as Error).message });
+      })
       .then(() => delay(SLOT_RELEASE_DELAY_MS))
       .finally(() => {
         this.#workers.delete(worker);
@@ -354,6 +359,16 @@ export class Scheduler {
       let usable: boolean;
       try {
         usable = await this.#options.agent.deliver(session, id, gate);
+      } catch (error) {
+        // A broken step (a DSN that cannot be stored on a full disk) must
+        // not lose the message: it stays queued and is tried again later.
+        this.#options.bus.emit('ERROR', {
+          id,
+          what: 'delivery step failed',
+          error: (error as Error).message,
+        });
+        this.schedule(id, this.#options.now() + RECOVERY_DELAY_MS);
+        usable = false;
       } finally {
         this.#inFlight.delete(id);
       }
