@@ -44,6 +44,7 @@ import { authenticateDevice } from './device-auth.ts';
 import { AuthLockout, ClientDeadline, RepeatFilter } from './client-limits.ts';
 
 const MEGABYTE = 1024 * 1024;
+const MAX_RECIPIENTS_PER_TRANSACTION = 1000;
 const MINUTE_MS = 60 * 1000;
 // At most one REJECTED or ERROR line per client address and reason in
 // this time. The next line reports how many were skipped.
@@ -328,6 +329,10 @@ export class Listener {
       allowInsecureAuth: settings.allowPlaintextAuth,
       disabledCommands: hasUsers ? [] : ['AUTH'],
       hideDSN: true,
+      // Postfix's smtpd_recipient_limit default; beyond it smtp-server
+      // answers 452 4.5.3 and a well-behaved client sends the rest in a
+      // new transaction (RFC 5321 section 4.5.3.1.10).
+      maxRecipients: MAX_RECIPIENTS_PER_TRANSACTION,
       // RFC 3463 codes on every reply (smtp-server hides them by default),
       // so the 552 5.3.4 for a SIZE= over the limit carries one too.
       hideENHANCEDSTATUSCODES: false,

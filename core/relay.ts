@@ -29,6 +29,7 @@ import { AlertBook } from './alerts.ts';
 import { SmartHostFeedback } from './feedback.ts';
 import { RateBudget } from './rate-budget.ts';
 import { mergeSettings } from './settings.ts';
+import { SettingsError } from './errors.ts';
 import { steadyClock } from './clock.ts';
 import type { QueuePage, QueueQuery, RelayStatus, SmartHostStatus } from './api/model.ts';
 
@@ -129,7 +130,7 @@ export class Relay {
 
   async #start(options: RelayOptions): Promise<void> {
     const settings = this.#settings;
-    if (settings.smarthostCa) this.#smarthostCa = fsSync.readFileSync(settings.smarthostCa, 'utf8');
+    if (settings.smarthostCa) this.#smarthostCa = readCaFile(settings.smarthostCa);
 
     await this.spool.init();
     await this.queue.load();
@@ -270,7 +271,7 @@ export class Relay {
         password: password === undefined ? undefined : password ? 'set' : 'cleared',
       });
     }
-    if (next.smarthostCa) this.#smarthostCa = fsSync.readFileSync(next.smarthostCa, 'utf8');
+    if (next.smarthostCa) this.#smarthostCa = readCaFile(next.smarthostCa);
     if (credentialsChanged) this.feedback.credentialsChanged();
     this.scheduler.pump();
     return next;
@@ -322,5 +323,14 @@ export class Relay {
     await Promise.all([this.#listener?.close(), this.scheduler.stop(STOP_GRACE_MS)]);
     this.bus.emit('STOPPED', { queued: this.queue.size });
     await this.#log?.close();
+  }
+}
+
+/** Reads the smart host's CA file; an unreadable one is a settings error. */
+function readCaFile(file: string): string {
+  try {
+    return fsSync.readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new SettingsError('--smarthost-ca', file, `a readable PEM file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
 }

@@ -486,7 +486,7 @@ export const SETTING_SPECS: readonly SettingSpec[] = [
     flag: 'oauth-tenant',
     argument: 'TENANT',
     kind: { type: 'string', nullable: true },
-    description: 'Microsoft tenant: organizations, common, a tenant id or a domain (default: organizations)',
+    description: 'Microsoft tenant: organizations, common, a tenant id or a domain; unset means organizations',
   },
   {
     key: 'oauthTokenUrl',
@@ -575,7 +575,8 @@ function parseNumber(
   kind: { type: 'integer' | 'number'; min: number; max: number },
   alternatives = '',
 ): number {
-  const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+  // Plain decimals only: Number() would also take "1e1", "0x5" and " 3".
+  const value = typeof raw === 'string' && /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : raw;
   const isInteger = kind.type === 'integer';
   const expected = `${alternatives}${isInteger ? 'an integer' : 'a number'} from ${kind.min} to ${kind.max}`;
   if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -632,12 +633,21 @@ function parseCidrList(field: string, raw: unknown): string[] {
   const items = Array.isArray(raw) ? raw : [raw];
   return items.map((item) => {
     if (typeof item === 'string') {
+      let parsed: [ipaddr.IPv4 | ipaddr.IPv6, number] | null = null;
       try {
-        const [address, bits] = ipaddr.parseCIDR(item);
-        return `${address.toString()}/${bits}`;
+        parsed = ipaddr.parseCIDR(item);
       } catch {
         // Fall through to the error below, which names the value.
       }
+      // A /0 network is every address there is: an open relay.
+      if (parsed && parsed[1] === 0) {
+        throw new SettingsError(
+          field,
+          item,
+          'a network smaller than the whole Internet (a /0 makes an open relay), e.g. 192.168.1.0/24',
+        );
+      }
+      if (parsed) return `${parsed[0].toString()}/${parsed[1]}`;
     }
     throw new SettingsError(
       field,
@@ -713,7 +723,7 @@ export function checkSettings(settings: Settings): Settings {
   if ((settings.tlsCert === null) !== (settings.tlsKey === null)) {
     throw new SettingsError(
       settings.tlsCert === null ? '--tls-cert' : '--tls-key',
-      null,
+      undefined,
       'both --tls-cert and --tls-key, or neither',
     );
   }

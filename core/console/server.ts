@@ -53,6 +53,8 @@ export interface ConsoleServerOptions {
   readonly port: number;
   /** Folder of the built UI. */
   readonly staticDir: string;
+  /** Receives an unexpected failure; the client gets a generic 500. */
+  readonly onError?: ((error: Error) => void) | undefined;
 }
 
 export interface ConsoleServer {
@@ -223,7 +225,11 @@ export async function startConsoleServer(options: ConsoleServerOptions): Promise
 
   const server = http.createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
-      if (!response.headersSent) sendJson(response, 500, { error: { code: 'EINTERNAL', message: (error as Error).message } });
+      // The details (file paths among them) go to the relay's log, not to
+      // a client that may not even have the token.
+      options.onError?.(error as Error);
+      const message = 'The web console could not answer this request; the activity log has the details.';
+      if (!response.headersSent) sendJson(response, 500, { error: { code: 'EINTERNAL', message } });
       else response.end();
     });
   });

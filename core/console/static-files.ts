@@ -40,6 +40,8 @@ async function readFileInside(root: string, urlPath: string): Promise<{ file: st
     // A malformed escape such as %E0%A4 names no file.
     return null;
   }
+  // A NUL byte names no file either, and fs would throw on it.
+  if (decoded.includes('\0')) return null;
   const file = path.resolve(root, `.${path.posix.normalize(decoded)}`);
   if (file !== root && !file.startsWith(root + path.sep)) return null;
   try {

@@ -67,6 +67,7 @@ export async function startWebConsole(options: WebConsoleOptions): Promise<WebCo
       host: address.host,
       port: address.port,
       staticDir: options.staticDir ?? DEFAULT_STATIC_DIR,
+      onError: (error) => options.relay.bus.emit('ERROR', { what: 'web console request failed', error: error.message }),
     });
   } catch (error) {
     api.close();
