@@ -106,7 +106,7 @@ export class SmartHostFeedback {
     return this.#pause !== null;
   }
 
-  /** The connection limit in force now. */
+  /** Returns the connection limit in force now. */
   connectionLimit(): number {
     const userLimit = this.#options.settings().maxConnections;
     return this.#reducedLimit === null ? userLimit : Math.min(this.#reducedLimit, userLimit);
@@ -116,14 +116,14 @@ export class SmartHostFeedback {
     this.#since = this.#options.now();
   }
 
-  /** A session opened: the smart host is reachable. */
+  /** Marks the smart host reachable again after a session opened. */
   connected(): void {
     if (!this.#retrying) return;
     this.#retrying = false;
     this.#changed();
   }
 
-  /** A session could not be opened for a network reason and none is open. */
+  /** Marks the smart host unreachable: a session failed for a network reason and none is open. */
   unreachable(reply: string): void {
     this.#lastReply = reply;
     if (this.#retrying) return;
@@ -131,7 +131,7 @@ export class SmartHostFeedback {
     this.#changed();
   }
 
-  /** A message was accepted: step the limit back up after the cool-down. */
+  /** Counts an accepted message, stepping the limit back up after the cool-down. */
   delivered(): void {
     if (this.#clearOnDelivery) {
       this.#options.alerts.clear([this.#clearOnDelivery], this.#options.name(), 'delivering again');

@@ -43,7 +43,7 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   return chunks;
 }
 
-/** What one call of deliver() did, gathered over its transactions. */
+/** Result of one call of deliver(), gathered over its transactions. */
 interface AttemptResult {
   record: QueueRecord;
   bounced: FailedRecipient[];

@@ -266,10 +266,9 @@ export class Relay {
     if (password !== undefined) this.#password = password;
     // Names only: a value may be a secret or a device's password hash.
     if (changed.length > 0 || password !== undefined) {
-      this.bus.emit('SETTINGS_CHANGED', {
-        keys: changed.join(',') || undefined,
-        password: password === undefined ? undefined : password ? 'set' : 'cleared',
-      });
+      let passwordChange: string | undefined;
+      if (password !== undefined) passwordChange = password ? 'set' : 'cleared';
+      this.bus.emit('SETTINGS_CHANGED', { keys: changed.join(',') || undefined, password: passwordChange });
     }
     if (next.smarthostCa) this.#smarthostCa = readCaFile(next.smarthostCa);
     if (credentialsChanged) this.feedback.credentialsChanged();

@@ -40,7 +40,7 @@ export interface TransactionGate {
   acquire(recipients: number): Promise<GateResult>;
 }
 
-/** What the scheduler asks of the queue manager. */
+/** Delivery work the scheduler hands to the queue manager. */
 export interface DeliveryAgent {
   /** Sends one message; resolves false when the session cannot go on. */
   deliver(session: SmartHostSession, id: string, gate: TransactionGate): Promise<boolean>;
@@ -73,7 +73,7 @@ const EXTRA_CONNECTION_HOLD_MS = 5 * 1000;
 const SLOT_RELEASE_DELAY_MS = 50;
 // Wait before trying a message again whose delivery step threw.
 const RECOVERY_DELAY_MS = 60 * 1000;
-// Longest single timer; setTimeout overflows past 2^31 - 1 ms.
+// Maximum delay of one timer; setTimeout overflows past 2^31 - 1 ms.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface HeapEntry {

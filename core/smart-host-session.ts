@@ -27,7 +27,7 @@ export interface SmartHostConfig {
   readonly ca: string | null;
   /** Name sent in EHLO. */
   readonly clientName: string;
-  /** Longest wait for any reply, the one to the final dot included. */
+  /** Maximum wait for any reply, the one to the final dot included. */
   readonly replyTimeoutMs: number;
   /** password: AUTH PLAIN/LOGIN with `password`; xoauth2: an OAuth2 access token from `tokens`. */
   readonly authMethod: 'password' | 'xoauth2';

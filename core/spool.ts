@@ -80,7 +80,7 @@ export interface SpoolOptions {
   readonly bus?: EventBus | undefined;
 }
 
-/** What the listener knows about a message before its bytes arrive. */
+/** Record fields the listener has before the message bytes arrive. */
 export type NewRecord = Omit<QueueRecord, 'size' | 'eightBit' | 'subject'>;
 
 export interface AcceptResult {
