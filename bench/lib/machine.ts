@@ -86,6 +86,17 @@ export function readCpuSeconds(pid: number): number {
   return (utime + stime) / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * Reads the CPU time all processes on the machine have used since boot
+ * (user, nice, system, irq, softirq and steal in /proc/stat), in seconds.
+ */
+export function readMachineBusySeconds(): number {
+  const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [user, nice, system, _idle, _iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = [user, nice, system, irq, softirq, steal].reduce((sum: number, ticks) => sum + (ticks ?? 0), 0);
+  return busy / CLOCK_TICKS_PER_SECOND;
+}
+
 export interface DiskUse {
   /** Blocks allocated, in KiB (`du -sk`). */
   readonly allocatedKb: number;

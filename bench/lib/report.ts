@@ -71,6 +71,7 @@ function throughputTable(scenario: ThroughputScenario): string[] {
     row('message latency p99 (ms)', (r) => r.latency.messageP99Ms),
     row('accept latency p50, one sender (ms)', (r) => r.oneSender.acceptP50Ms),
     row('accept latency p99, one sender (ms)', (r) => r.oneSender.acceptP99Ms),
+    row('machine CPU per message, all processes (ms)', (r) => r.machineCpuMsPerMessage),
     loadRow('load average at start, rate pass', (r) => r.rateLoad),
     loadRow('load average at start, latency pass', (r) => r.latencyLoad),
     '',

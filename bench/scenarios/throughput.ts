@@ -19,7 +19,7 @@ import type { LoadShape } from '../lib/smtp-source.ts';
 import { runSmtpSource } from '../lib/smtp-source.ts';
 import { runTimedClient } from '../lib/timed-client.ts';
 import { RelayProcess } from '../lib/relay-process.ts';
-import { readCpuSeconds, readMemory } from '../lib/machine.ts';
+import { readCpuSeconds, readMachineBusySeconds, readMemory } from '../lib/machine.ts';
 import type { MemoryUse } from '../lib/machine.ts';
 import { percentile } from '../lib/stats.ts';
 
@@ -64,6 +64,12 @@ export interface ThroughputResult {
    * other work shares the machine.
    */
   readonly cpuMsPerMessage: number | null;
+  /**
+   * CPU time of every process on the machine in the rate pass, per
+   * message, in ms: the target, smtp-source, smtp-sink, this benchmark,
+   * and whatever else runs, which is why it waits for a quiet machine.
+   */
+  readonly machineCpuMsPerMessage: number;
 }
 
 export interface ThroughputScenario {
@@ -127,8 +133,10 @@ async function measureRate(context: BenchContext, load: LoadShape, port: number)
   const rateLoad = await context.quiet();
   const baseline = context.sink.messages;
   const timeoutMs = timeoutFor(load.messages);
+  const busyBefore = readMachineBusySeconds();
   const source = await runSmtpSource(context.run, load, port, timeoutMs);
   const deliveredAt = await context.sink.waitForCount(baseline + load.messages, timeoutMs);
+  const machineCpuMsPerMessage = ((readMachineBusySeconds() - busyBefore) * 1000) / load.messages;
 
   const acceptSeconds = (source.endedAt - source.startedAt) / 1000;
   const endToEndSeconds = (Math.max(deliveredAt, source.endedAt) - source.startedAt) / 1000;
@@ -138,6 +146,7 @@ async function measureRate(context: BenchContext, load: LoadShape, port: number)
     acceptPerSecond: load.messages / acceptSeconds,
     endToEndPerSecond: load.messages / endToEndSeconds,
     rateLoad,
+    machineCpuMsPerMessage,
     command: source.command,
   };
 }
