@@ -78,7 +78,9 @@ export class RelayProcess {
     ];
     const { SMARTHOST_PASSWORD: _ignored, ...env } = process.env;
     const outputFile = path.join(path.dirname(options.dataDir), `${path.basename(options.dataDir)}.out`);
+    // A restart appends to the same file, so only what follows counts.
     const outputFd = fs.openSync(outputFile, 'a');
+    const outputStart = fs.fstatSync(outputFd).size;
     const spawnedAt = performance.now();
     const child = run.spawn(process.execPath, ['--import', 'tsx', ...args], {
       cwd: options.root,
@@ -86,7 +88,7 @@ export class RelayProcess {
       stdio: ['ignore', outputFd, outputFd],
     });
     fs.closeSync(outputFd);
-    const output = new OutputWatch(child, outputFile);
+    const output = new OutputWatch(child, outputFile, outputStart);
 
     const [startedAt, greetedAt] = await Promise.all([
       output.waitFor(STARTED_LINE, START_TIMEOUT_MS).then(() => performance.now()),
@@ -128,18 +130,21 @@ export class RelayProcess {
 }
 
 /**
- * Finds lines in a child's output file by reading its start again every
- * POLL_MS. Only the first 64 KB count: the lines looked for come at
- * start-up, and a relay logs a line per message afterwards.
+ * Finds lines in a child's output file by reading it again every POLL_MS
+ * from where the child began writing. Only the first 64 KB count: the
+ * lines looked for come at start-up, and a relay logs a line per message
+ * afterwards.
  */
 class OutputWatch {
   static readonly #KEEP_BYTES = 64 * 1024;
   static readonly #POLL_MS = 5;
   readonly #file: string;
+  readonly #start: number;
   #exit: string | null = null;
 
-  constructor(child: ChildProcess, file: string) {
+  constructor(child: ChildProcess, file: string, start: number) {
     this.#file = file;
+    this.#start = start;
     child.once('exit', (code, signal) => {
       this.#exit = `serve exited with ${code ?? signal}; its output is in ${file}:\n${this.#head().slice(-2000)}`;
     });
@@ -149,7 +154,7 @@ class OutputWatch {
     const buffer = Buffer.alloc(OutputWatch.#KEEP_BYTES);
     const fd = fs.openSync(this.#file, 'r');
     try {
-      return buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, 0)).toString('utf8');
+      return buffer.subarray(0, fs.readSync(fd, buffer, 0, buffer.length, this.#start)).toString('utf8');
     } finally {
       fs.closeSync(fd);
     }

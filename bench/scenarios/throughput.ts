@@ -10,8 +10,8 @@
  *            ÷ time until the sink has counted them all.
  *   latency  The timed client (timed-client.ts) sends fewer messages with
  *            the same concurrency and times each one. Right after, one
- *            sender alone sends ONE_SENDER_MESSAGES, timed the same way:
- *            a device that sends one message after the other sees that.
+ *            sender alone sends ONE_SENDER_MESSAGES, timed the same way,
+ *            the way a single device sends, waiting for each reply.
  */
 import path from 'node:path';
 import type { BenchContext, LoadSample, Target } from '../lib/context.ts';
