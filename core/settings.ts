@@ -16,72 +16,16 @@ import ipaddr from 'ipaddr.js';
 import { SettingsError } from './errors.ts';
 import { PRESET_NAMES, findPreset } from './presets.ts';
 import { isPasswordHash } from './device-auth.ts';
+import type { HostPortValue, SecurityMode, SettingsValues, TlsVersionName } from './api/model.ts';
 import { MIN_DATA_RATE_BYTES_PER_SECOND } from './client-limits.ts';
 
-export type Security = 'starttls' | 'tls' | 'none';
-export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3';
-
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
-
-export interface DeviceUser {
-  readonly username: string;
-  /** `scrypt$<salt hex>$<key hex>`, made by `serve --hash-password`. */
-  readonly passwordHash: string;
-}
-
-export interface Settings {
-  readonly listen: HostPort;
-  readonly allow: readonly string[];
-  readonly defaultAllow: boolean;
-  readonly maxMessageSizeMb: number;
-  readonly tlsCert: string | null;
-  readonly tlsKey: string | null;
-  readonly tlsMinVersion: TlsVersion;
-  readonly allowPlaintextAuth: boolean;
-  readonly deviceUsers: readonly DeviceUser[];
-  readonly clientTimeoutSeconds: number;
-  readonly maxConnectionsPerClient: number;
-  readonly authFailureLimit: number;
-  readonly authLockoutMinutes: number;
-  readonly hostname: string;
-  readonly smarthost: HostPort | null;
-  readonly security: Security;
-  readonly user: string | null;
-  readonly tlsVerify: boolean;
-  readonly smarthostCa: string | null;
-  readonly maxConnections: number;
-  readonly maxMessagesPerConnection: number;
-  readonly idleTimeoutSeconds: number;
-  readonly retryInitialSeconds: number;
-  readonly retryMaxSeconds: number;
-  readonly queueLifetimeHours: number;
-  readonly preset: string | null;
-  readonly maxRecipientsPerMessage: number;
-  readonly minGapMs: number;
-  readonly maxMessagesPerMinute: number | null;
-  readonly maxMessagesPerHour: number | null;
-  readonly maxMessagesPerDay: number | null;
-  readonly maxRecipientsPerMinute: number | null;
-  readonly maxRecipientsPerHour: number | null;
-  readonly maxRecipientsPerDay: number | null;
-  readonly blacklistCooldownMinutes: number;
-  readonly quotaPauseMinutes: number;
-  readonly rewriteSender: string | null;
-  readonly rewriteFromHeader: boolean;
-  readonly queueAgeAlertMinutes: number;
-  readonly replyTimeoutSeconds: number;
-  readonly authMethod: 'password' | 'xoauth2';
-  readonly oauthProvider: 'microsoft' | 'google' | 'custom';
-  readonly oauthClientId: string | null;
-  readonly oauthTenant: string | null;
-  readonly oauthTokenUrl: string | null;
-  readonly oauthScope: string | null;
-  readonly oauthDeviceAuthorizationUrl: string | null;
-  readonly oauthAuthorizationUrl: string | null;
-}
+// The shapes live in core/api/model.ts, which has no Node imports, so the
+// renderer and the relay share one definition of the settings.
+export type Security = SecurityMode;
+export type TlsVersion = TlsVersionName;
+export type HostPort = HostPortValue;
+export type Settings = SettingsValues;
+export type DeviceUser = Settings['deviceUsers'][number];
 
 type Kind =
   | { type: 'integer'; min: number; max: number }

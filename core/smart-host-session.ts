@@ -91,8 +91,8 @@ export interface MessageEnvelope {
   readonly eightBit: boolean;
 }
 
-/** Maps nodemailer's `command` field on an error to the SMTP stage. */
-function stageOf(error: NodemailerError): ReplyStage {
+/** Maps nodemailer's `command` and `code` on an error to the SMTP stage. */
+export function stageOf(error: NodemailerError): ReplyStage {
   const command = (error.command ?? '').toUpperCase();
   if (command.startsWith('AUTH')) return 'auth';
   if (command.startsWith('MAIL')) return 'mail';
@@ -101,7 +101,7 @@ function stageOf(error: NodemailerError): ReplyStage {
   if (command.startsWith('EHLO') || command.startsWith('HELO')) return 'ehlo';
   if (command.startsWith('STARTTLS') || error.code === 'ETLS') return 'starttls';
   if (command === 'CONN' && error.responseCode !== undefined) return 'greeting';
-  if (command === 'CONN') return 'connect';
+  if (command === 'CONN' || error.code === 'EDNS') return 'connect';
   return 'network';
 }
 

@@ -25,6 +25,7 @@ import { loginWithXOAuth2 } from './oauth/xoauth2.ts';
 import { isOAuthError } from './oauth/errors.ts';
 import type { ReplyStage } from './reply-classifier.ts';
 import type { SmartHostConfig } from './smart-host-session.ts';
+import { stageOf } from './smart-host-session.ts';
 import type { SmartHostTestResult, TranscriptLine } from './api/model.ts';
 
 // Shorter than a real session's time-outs: a person is waiting, and a smart
@@ -89,20 +90,6 @@ class Transcript {
     for (const secret of this.#secrets) masked = masked.split(secret).join(SECRET_MASK);
     this.lines.push({ direction, text: masked, elapsedMs: this.elapsedMs });
   }
-}
-
-/** Maps nodemailer's `command` and `code` on an error to the stage of the dialogue. */
-function stageOf(error: NodemailerError): ReplyStage {
-  const command = (error.command ?? '').toUpperCase();
-  if (command.startsWith('AUTH')) return 'auth';
-  if (command.startsWith('MAIL')) return 'mail';
-  if (command.startsWith('RCPT')) return 'rcpt';
-  if (command.startsWith('DATA') || command === 'MESSAGE') return 'data';
-  if (command.startsWith('EHLO') || command.startsWith('HELO')) return 'ehlo';
-  if (command.startsWith('STARTTLS') || error.code === 'ETLS') return 'starttls';
-  if (command === 'CONN' && error.responseCode !== undefined) return 'greeting';
-  if (command === 'CONN' || error.code === 'EDNS') return 'connect';
-  return 'network';
 }
 
 /** Builds the test message: a short plain-text mail that names the relay. */

@@ -140,9 +140,8 @@ export interface HostPortValue {
 }
 
 /**
- * The relay's settings as plain data. It mirrors `Settings` in
- * core/settings.ts, which the renderer cannot import because that module
- * reads files; core/console/handlers.ts fails to compile if the two drift.
+ * The relay's settings as plain data: the one definition of `Settings`,
+ * which core/settings.ts re-exports with their flags, defaults and ranges.
  */
 export interface SettingsValues {
   readonly listen: HostPortValue;

@@ -21,7 +21,7 @@ import type {
   SettingsPatch,
   SmartHostDraft,
 } from '../api/definition.ts';
-import type { SettingsValues, SettingsView, SettingField, SettingsDescription } from '../api/model.ts';
+import type { SettingsView, SettingField, SettingsDescription } from '../api/model.ts';
 import type { Relay } from '../relay.ts';
 import { mergeSettings, parseSettingValue, SETTING_SPECS } from '../settings.ts';
 import type { Settings } from '../settings.ts';
@@ -39,13 +39,8 @@ import type { SettingsStore } from './settings-file.ts';
 import { signInApiMethods } from './sign-in.ts';
 import type { SignInService } from './sign-in.ts';
 
-// SettingsValues (core/api/model.ts) mirrors Settings for the renderer,
-// which cannot import settings.ts. These lines fail to compile when the
-// two drift apart, or when the API accepts a key that Settings lacks.
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-const SETTINGS_MIRROR_MATCHES: Same<Settings, SettingsValues> = true;
+// Fails to compile when the API accepts a key that Settings lacks.
 const PATCH_KEYS_ARE_SETTINGS: Exclude<keyof SettingsPatch, keyof Settings> extends never ? true : false = true;
-void SETTINGS_MIRROR_MATCHES;
 void PATCH_KEYS_ARE_SETTINGS;
 
 /** Settings the running relay reads only at start-up (see Relay.updateSettings). */
