@@ -76,6 +76,11 @@ export class EventBus {
     this.#emitter.emit('event', record);
   }
 
+  /** Passes on an event made elsewhere (the accept thread), keeping its time. */
+  publish(event: RelayEvent): void {
+    this.#emitter.emit('event', event);
+  }
+
   subscribe(listener: Listener): () => void {
     this.#emitter.on('event', listener);
     return () => this.#emitter.off('event', listener);

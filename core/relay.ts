@@ -4,6 +4,9 @@
  *
  *   Listener -> Spool -> QueueManager <-> Scheduler -> smart host
  *
+ * With `acceptThread` the listener and its spool run on a worker thread
+ * (accept-thread.ts), and each accepted record crosses to the queue.
+ *
  * Logs STARTED (where it listens and where it forwards), WAITING while no
  * smart host is configured, STOPPING and STOPPED.
  */
@@ -20,6 +23,8 @@ import type { SpoolFileSystem } from './spool.ts';
 import { AllowedNetworks } from './networks.ts';
 import { loadOrCreateCertificate } from './tls-certificate.ts';
 import { Listener } from './listener.ts';
+import { AcceptThread } from './accept-thread.ts';
+import type { QueueRecord } from './queue-record.ts';
 import { QueueManager } from './queue-manager.ts';
 import { Scheduler } from './scheduler.ts';
 import { SmartHostSession } from './smart-host-session.ts';
@@ -53,6 +58,18 @@ export interface RelayOptions {
   readonly fileSystem?: SpoolFileSystem | undefined;
   /** OAuth2 access tokens for `authMethod: 'xoauth2'`. */
   readonly tokens?: AccessTokenProvider | null | undefined;
+  /**
+   * Runs the listener on a worker thread (accept-thread.ts), as `serve`
+   * does. It needs the real clock and file system: not with `now`,
+   * `fileSystem` or a build that bundles core/.
+   */
+  readonly acceptThread?: boolean | undefined;
+}
+
+/** The part of the listener the relay uses after start: where, and stop. */
+interface AcceptSide {
+  readonly address: { host: string; port: number } | null;
+  close(): Promise<void>;
 }
 
 export class Relay {
@@ -71,7 +88,7 @@ export class Relay {
   #password: string | null;
   #tokens: AccessTokenProvider | null;
   #smarthostCa: string | null = null;
-  #listener: Listener | null = null;
+  #listener: AcceptSide | null = null;
   #log: ActivityLog | null = null;
   #stopped: Promise<void> | null = null;
 
@@ -134,6 +151,9 @@ export class Relay {
 
     await this.spool.init();
     await this.queue.load();
+    // Delivery starts as soon as the queue is loaded; STARTED reports what
+    // the restart found, not what is left once the listener is up.
+    const loaded = this.queue.size;
 
     const certificate = await loadOrCreateCertificate({
       dataDir: options.dataDir,
@@ -142,22 +162,39 @@ export class Relay {
       keyFile: settings.tlsKey,
     });
     const networks = AllowedNetworks.fromSettings(settings);
-    this.#listener = new Listener({
-      settings,
-      networks,
-      certificate,
-      spool: this.spool,
-      bus: this.bus,
-      now: this.#now,
-      onQueued: (record) => this.queue.add(record),
-    });
-    const address = await this.#listener.listen();
+    const onQueued = (record: QueueRecord): void => this.queue.add(record);
+    let address: { host: string; port: number };
+    if (options.acceptThread) {
+      if (options.now || options.fileSystem) throw new Error('an accept thread needs the real clock and file system');
+      const thread = await AcceptThread.start({
+        settings,
+        certificate,
+        dataDir: options.dataDir,
+        now: this.#now(),
+        bus: this.bus,
+        onQueued,
+      });
+      this.#listener = thread;
+      address = thread.address;
+    } else {
+      const listener = new Listener({
+        settings,
+        networks,
+        certificate,
+        spool: this.spool,
+        bus: this.bus,
+        now: this.#now,
+        onQueued,
+      });
+      this.#listener = listener;
+      address = await listener.listen();
+    }
 
     this.bus.emit('STARTED', {
       listen: formatHostPort(address),
       smarthost: settings.smarthost ? formatHostPort(settings.smarthost) : 'none',
       security: settings.security,
-      queued: this.queue.size,
+      queued: loaded,
       allow: networks.cidrs.join(','),
       'data-dir': options.dataDir,
     });

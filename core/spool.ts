@@ -40,8 +40,7 @@
  * removing what it had written.
  */
 import fsp from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
-import { createReadStream } from 'node:fs';
+import fs, { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -50,11 +49,21 @@ import type { EventBus } from './events.ts';
 import { queueRecordSchema } from './queue-record.ts';
 import type { QueueRecord } from './queue-record.ts';
 
+type Awaitable<T> = T | Promise<T>;
+
+/** An open file, as the spool uses it. fs/promises' FileHandle is one. */
+export interface SpoolFile {
+  write(data: Buffer | string): Awaitable<unknown>;
+  datasync(): Promise<void>;
+  sync(): Promise<void>;
+  close(): Awaitable<void>;
+}
+
 /** The file-system calls the spool makes; tests inject faults here. */
 export interface SpoolFileSystem {
-  open: typeof fsp.open;
-  rename: typeof fsp.rename;
-  unlink: typeof fsp.unlink;
+  open(path: string, flags: string, mode?: number): Awaitable<SpoolFile>;
+  rename(from: string, to: string): Awaitable<void>;
+  unlink(path: string): Awaitable<void>;
   mkdir: typeof fsp.mkdir;
   readdir: typeof fsp.readdir;
   readFile: typeof fsp.readFile;
@@ -62,8 +71,9 @@ export interface SpoolFileSystem {
   rm: typeof fsp.rm;
 }
 
-const defaultFileSystem: SpoolFileSystem = {
-  open: fsp.open,
+/** Every call on libuv's thread pool: the main thread never blocks on the disk. */
+export const asyncFileSystem: SpoolFileSystem = {
+  open: (filePath, flags, mode) => fsp.open(filePath, flags, mode),
   rename: fsp.rename,
   unlink: fsp.unlink,
   mkdir: fsp.mkdir,
@@ -71,6 +81,48 @@ const defaultFileSystem: SpoolFileSystem = {
   readFile: fsp.readFile,
   stat: fsp.stat,
   rm: fsp.rm,
+};
+
+/** An open file whose writes and close are synchronous; its flushes are not. */
+class SyncStepFile implements SpoolFile {
+  readonly #fd: number;
+
+  constructor(fd: number) {
+    this.#fd = fd;
+  }
+
+  write(data: Buffer | string): void {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    let offset = 0;
+    while (offset < bytes.length) offset += fs.writeSync(this.#fd, bytes, offset);
+  }
+
+  datasync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fdatasync(this.#fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  sync(): Promise<void> {
+    return new Promise((resolve, reject) => fs.fsync(this.#fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  close(): void {
+    fs.closeSync(this.#fd);
+  }
+}
+
+/**
+ * Open, write, close, rename and unlink run synchronously; only the
+ * flushes (fdatasync, fsync) go to libuv's thread pool, where several can
+ * wait on the disk at once. A thread-pool round trip costs far more CPU
+ * than one of these short calls (docs/benchmarks.md), so this suits the
+ * accept thread, whose only other work is SMTP with devices. On the main
+ * thread the blocking would hold up the deliveries and the console too.
+ */
+export const syncStepFileSystem: SpoolFileSystem = {
+  ...asyncFileSystem,
+  open: (filePath, flags, mode) => new SyncStepFile(fs.openSync(filePath, flags, mode)),
+  rename: (from, to) => fs.renameSync(from, to),
+  unlink: (filePath) => fs.unlinkSync(filePath),
 };
 
 export interface SpoolOptions {
@@ -97,7 +149,7 @@ export interface LoadResult {
 
 /** A message file written in full but not yet synced, and what its scan found. */
 interface WrittenMessage {
-  readonly handle: FileHandle;
+  readonly handle: SpoolFile;
   readonly size: number;
   readonly eightBit: boolean;
   readonly subject: string;
@@ -131,7 +183,7 @@ export class Spool {
     this.queueDir = path.join(options.dataDir, 'queue');
     this.tmpDir = path.join(this.queueDir, 'tmp');
     this.corruptDir = path.join(options.dataDir, 'corrupt');
-    this.#fs = options.fileSystem ?? defaultFileSystem;
+    this.#fs = options.fileSystem ?? asyncFileSystem;
     this.#bus = options.bus;
   }
 
@@ -399,7 +451,7 @@ export class Spool {
   }
 }
 
-async function syncAndClose(handle: FileHandle): Promise<void> {
+async function syncAndClose(handle: SpoolFile): Promise<void> {
   try {
     await handle.datasync();
   } finally {

@@ -8,13 +8,19 @@ import { describe, expect, it } from 'vitest';
 import { SmtpReplyError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
 import type { RelayEvent } from '../core/events.ts';
-import { newQueueId, readSubject, Spool } from '../core/spool.ts';
-import type { NewRecord } from '../core/spool.ts';
+import { asyncFileSystem, newQueueId, readSubject, Spool, syncStepFileSystem } from '../core/spool.ts';
+import type { NewRecord, SpoolFileSystem } from '../core/spool.ts';
 import { faultyFileSystem } from './support/relay-harness.ts';
 import type { FileSystemCall } from './support/relay-harness.ts';
 import { useTempDirs } from './support/tmp.ts';
 
 const createTempDir = useTempDirs();
+
+// The main thread's spool uses the first; the accept thread's the second.
+const FILE_SYSTEMS: [string, SpoolFileSystem][] = [
+  ['asyncFileSystem', asyncFileSystem],
+  ['syncStepFileSystem', syncStepFileSystem],
+];
 
 const RECEIVED = Buffer.from('Received: from client.test ([127.0.0.1])\r\n\tby relay.test; Fri, 4 Dec 2026 16:21:44 +0000\r\n');
 const MESSAGE = Buffer.from('Subject: Quarterly\r\n report\r\nFrom: a@office.test\r\n\r\nbody\r\n');
@@ -36,7 +42,7 @@ function fields(id: string, receivedAt = Date.now()): NewRecord {
   };
 }
 
-async function newSpool(fileSystem?: ReturnType<typeof faultyFileSystem>) {
+async function newSpool(fileSystem?: SpoolFileSystem) {
   const dataDir = await createTempDir('spool');
   const bus = new EventBus();
   const events: RelayEvent[] = [];
@@ -52,9 +58,9 @@ async function listQueue(spool: Spool): Promise<{ queue: string[]; tmp: string[]
   return { queue, tmp };
 }
 
-describe('Spool.accept', () => {
+describe.each(FILE_SYSTEMS)('Spool.accept with %s', (_name, base) => {
   it('stores the message and its record', async () => {
-    const { spool } = await newSpool();
+    const { spool } = await newSpool(base);
     const id = newQueueId();
 
     const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE.subarray(0, 10), MESSAGE.subarray(10)]);
@@ -74,7 +80,7 @@ describe('Spool.accept', () => {
   });
 
   it('flags 8-bit content', async () => {
-    const { spool } = await newSpool();
+    const { spool } = await newSpool(base);
     const { record } = await spool.accept(fields(newQueueId()), RECEIVED, [
       Buffer.from('Subject: Grüße\r\n\r\nbody\r\n', 'utf8'),
     ]);
@@ -98,7 +104,7 @@ describe('Spool.accept', () => {
   for (const [step, fails] of failurePoints) {
     it(`replies 452 4.3.1 when ${step} fails`, async () => {
       let full = true;
-      const fileSystem = faultyFileSystem((call) => full && fails(call));
+      const fileSystem = faultyFileSystem((call) => full && fails(call), base);
       const { spool } = await newSpool(fileSystem);
       const id = newQueueId();
 
@@ -126,7 +132,7 @@ describe('Spool.accept', () => {
   }
 
   it('keeps a reply chosen by the body stream', async () => {
-    const { spool } = await newSpool();
+    const { spool } = await newSpool(base);
     const tooBig = new SmtpReplyError('ETOO_LARGE', 552, '5.3.4', 'Message too big');
     async function* body(): AsyncGenerator<Buffer> {
       yield MESSAGE;
@@ -139,11 +145,12 @@ describe('Spool.accept', () => {
 
   it('shares directory fsyncs between concurrent accepts', async () => {
     const order: string[] = [];
-    const fileSystem = faultyFileSystem((call) => {
+    const logOrder = (call: FileSystemCall): boolean => {
       if (call.operation === 'sync') order.push('sync');
       if (call.operation === 'rename' && call.path.endsWith('.json')) order.push(`commit ${call.path}`);
       return false;
-    });
+    };
+    const fileSystem = faultyFileSystem(logOrder, base);
     const { spool } = await newSpool(fileSystem);
     const ids = Array.from({ length: 20 }, () => newQueueId());
 
@@ -171,9 +178,9 @@ describe('Spool.accept', () => {
   });
 });
 
-describe('Spool.update and remove', () => {
+describe.each(FILE_SYSTEMS)('Spool.update and remove with %s', (_name, base) => {
   it('rewrites a record atomically', async () => {
-    const { spool } = await newSpool();
+    const { spool } = await newSpool(base);
     const id = newQueueId();
     const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE]);
 
@@ -188,7 +195,7 @@ describe('Spool.update and remove', () => {
   it('keeps the old record when an update fails', async () => {
     let full = false;
     const { spool } = await newSpool(
-      faultyFileSystem((call) => full && call.operation === 'rename'),
+      faultyFileSystem((call) => full && call.operation === 'rename', base),
     );
     const id = newQueueId();
     const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE]);
@@ -201,7 +208,7 @@ describe('Spool.update and remove', () => {
   });
 
   it('removes both files', async () => {
-    const { spool } = await newSpool();
+    const { spool } = await newSpool(base);
     const id = newQueueId();
     await spool.accept(fields(id), RECEIVED, [MESSAGE]);
 

@@ -195,7 +195,14 @@ async function main(argv: string[]): Promise<number> {
     signIn: options.oauthSignIn === true,
     print: (line) => process.stdout.write(`${line}\n`),
   });
-  const relay = await Relay.start({ dataDir, settings, password, echo: process.stdout, tokens: oauth?.tokens });
+  const relay = await Relay.start({
+    dataDir,
+    settings,
+    password,
+    echo: process.stdout,
+    tokens: oauth?.tokens,
+    acceptThread: true,
+  });
   oauth?.attach(relay.bus);
   process.stdout.write(describeStart(relay) + '\n');
   const signIn = admin ? createConsoleSignIn(relay, dataDir, oauth) : null;

@@ -6,15 +6,14 @@
  * and injects a full disk into the spool's file-system calls.
  */
 import { existsSync } from 'node:fs';
-import type { Mode, PathLike } from 'node:fs';
-import fsp, { readdir, readFile, writeFile } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { connect as connectTcp, createConnection, createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import { join } from 'node:path';
-import type { SpoolFileSystem } from '../../core/spool.ts';
+import { asyncFileSystem } from '../../core/spool.ts';
+import type { SpoolFile, SpoolFileSystem } from '../../core/spool.ts';
 import { connectWithNodemailer } from './clients.ts';
 import type { NodemailerClient } from './clients.ts';
 import { testCertificateAuthority } from './fake-smarthost.ts';
@@ -587,66 +586,58 @@ export function diskFullError(syscall: string): NodeJS.ErrnoException {
 }
 
 /**
- * The real file system, except that a call for which `fails` returns
- * true throws ENOSPC. A failing write first writes half of its bytes, as
- * a disk that fills up mid-message does.
+ * A spool file system (asyncFileSystem unless `base` names another),
+ * except that a call for which `fails` returns true throws ENOSPC. A
+ * failing write first writes half of its bytes, as a disk that fills up
+ * mid-message does.
  */
-export function faultyFileSystem(fails: (call: FileSystemCall) => boolean): FaultyFileSystem {
+export function faultyFileSystem(
+  fails: (call: FileSystemCall) => boolean,
+  base: SpoolFileSystem = asyncFileSystem,
+): FaultyFileSystem {
   const calls: FileSystemCall[] = [];
-  const check = (operation: string, path: unknown): void => {
-    const call = { operation, path: String(path) };
+  const check = (operation: string, path: string): void => {
+    const call = { operation, path };
     calls.push(call);
     if (fails(call)) throw diskFullError(operation);
   };
 
-  const wrapHandle = (handle: FileHandle, path: string): FileHandle =>
-    new Proxy(handle, {
-      get(target, property) {
-        if (property === 'write') {
-          return async (data: Buffer | string) => {
-            const call = { operation: 'write', path };
-            calls.push(call);
-            const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-            if (fails(call)) {
-              await target.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
-              throw diskFullError('write');
-            }
-            return target.write(bytes);
-          };
-        }
-        if (property === 'datasync' || property === 'sync') {
-          return async () => {
-            check(property, path);
-            return target[property]();
-          };
-        }
-        const value: unknown = Reflect.get(target, property);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    });
-
-  const open = (async (path: PathLike, flags?: string | number, mode?: Mode) => {
-    check('open', path);
-    return wrapHandle(await fsp.open(path, flags, mode), String(path));
-  }) as typeof fsp.open;
-  const rename = (async (from: PathLike, to: PathLike) => {
-    check('rename', from);
-    return fsp.rename(from, to);
-  }) as typeof fsp.rename;
-  const unlink = (async (path: PathLike) => {
-    check('unlink', path);
-    return fsp.unlink(path);
-  }) as typeof fsp.unlink;
+  const wrapFile = (file: SpoolFile, path: string): SpoolFile => ({
+    async write(data) {
+      const call = { operation: 'write', path };
+      calls.push(call);
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      if (fails(call)) {
+        await file.write(bytes.subarray(0, Math.floor(bytes.length / 2)));
+        throw diskFullError('write');
+      }
+      return file.write(bytes);
+    },
+    async datasync() {
+      check('datasync', path);
+      return file.datasync();
+    },
+    async sync() {
+      check('sync', path);
+      return file.sync();
+    },
+    close: () => file.close(),
+  });
 
   return {
+    ...base,
     calls,
-    open,
-    rename,
-    unlink,
-    mkdir: fsp.mkdir,
-    readdir: fsp.readdir,
-    readFile: fsp.readFile,
-    stat: fsp.stat,
-    rm: fsp.rm,
+    async open(path, flags, mode) {
+      check('open', path);
+      return wrapFile(await base.open(path, flags, mode), path);
+    },
+    async rename(from, to) {
+      check('rename', from);
+      return base.rename(from, to);
+    },
+    async unlink(path) {
+      check('unlink', path);
+      return base.unlink(path);
+    },
   };
 }
