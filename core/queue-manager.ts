@@ -234,8 +234,8 @@ export class QueueManager implements DeliveryAgent {
 
   /** Returns the stored message as an .eml file (with the Received: header added on arrival). */
   async exportMessage(id: string): Promise<Buffer> {
-    this.#require(id);
-    return this.#options.spool.readMessage(id);
+    const record = this.#require(id);
+    return this.#options.spool.readMessage(id, record.size);
   }
 
   /** Reads the spool back at start-up and schedules every queued message. */
@@ -245,7 +245,7 @@ export class QueueManager implements DeliveryAgent {
       this.#options.bus.emit('CORRUPT', { id: item.id, reason: item.reason, moved: 'corrupt/' });
     }
     for (const id of orphans) {
-      this.#options.bus.emit('ORPHAN', { id, reason: 'message file without its record; it never got a 250' });
+      this.#options.bus.emit('ORPHAN', { id, reason: 'record without its message file, left by a removal that was cut short' });
     }
     for (const record of records) this.add(record);
   }
@@ -310,7 +310,7 @@ export class QueueManager implements DeliveryAgent {
     const settings = this.#options.settings();
     const message = settings.rewriteSender && settings.rewriteFromHeader && !record.dsn
       ? await openWithRewrittenFrom(this.#options.spool.emlPath(record.id), record.size, settings.rewriteSender)
-      : { stream: this.#options.spool.openMessage(record.id), size: record.size };
+      : { stream: this.#options.spool.openMessage(record.id, record.size), size: record.size };
 
     let outcome: SendOutcome;
     try {
@@ -660,7 +660,7 @@ export class QueueManager implements DeliveryAgent {
     const dsnId = record.from === '' || record.dsn ? null : newQueueId(now());
 
     if (dsnId !== null) {
-      const original = await spool.readMessage(record.id);
+      const original = await spool.readMessage(record.id, record.size);
       const message = buildBounce({
         queueId: record.id,
         sender: record.from,

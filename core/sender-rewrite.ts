@@ -83,7 +83,8 @@ export async function openWithRewrittenFrom(
 
   const text = head.toString('latin1');
   const match = /\r?\n\r?\n/.exec(text);
-  if (!match) return { stream: fs.createReadStream(emlPath), size };
+  // The .eml holds its queue record after the message, so reads stop at `size`.
+  if (!match) return { stream: fs.createReadStream(emlPath, { end: size - 1 }), size };
 
   const headerEnd = match.index + match[0].length;
   const lastLineEnd = match.index + (match[0].startsWith('\r\n') ? 2 : 1);
@@ -91,8 +92,12 @@ export async function openWithRewrittenFrom(
   const newHead = Buffer.from(headers + text.slice(lastLineEnd, headerEnd), 'latin1');
   const stream = new PassThrough();
   stream.write(newHead);
-  const rest = fs.createReadStream(emlPath, { start: headerEnd });
-  rest.on('error', (error) => stream.destroy(error));
-  rest.pipe(stream);
+  if (headerEnd >= size) {
+    stream.end();
+  } else {
+    const rest = fs.createReadStream(emlPath, { start: headerEnd, end: size - 1 });
+    rest.on('error', (error) => stream.destroy(error));
+    rest.pipe(stream);
+  }
   return { stream, size: size - headerEnd + newHead.length };
 }

@@ -1,47 +1,52 @@
 /**
  * Spool: the durable on-disk queue. A message is acknowledged with 250
- * only after both of its files and their directory entries are on disk.
+ * only after its file and its directory entry are on disk.
  *
  * Layout under `<data-dir>/queue/`:
  *
- *   <id>.eml    the message exactly as it will be relayed: the one added
+ *   <id>.eml    the message exactly as it will be relayed (the one added
  *               Received: header, then the bytes the device sent after
- *               DATA (dot-unstuffed). Written once, never changed.
+ *               DATA, dot-unstuffed), then the queue record it was
+ *               accepted with, then a footer (RECORD_FOOTER) giving that
+ *               record's length. Readers take the first `size` bytes
+ *               (queue-record.ts). Written once, never changed.
  *   <id>.json   the queue record (queue-record.ts): envelope, recipients
  *               and their status, attempts, last reply, next attempt.
- *               Rewritten atomically on every state change.
+ *               Only once the state has changed since the accept; it then
+ *               takes precedence over the record in the .eml. Rewritten
+ *               atomically on every state change.
  *   tmp/        files being written; emptied at start-up, because a file
  *               there never got its 250.
  *
- * `<data-dir>/corrupt/` receives records that fail validation or whose
- * `.eml` is missing or of the wrong size, so they never block the others.
+ * `<data-dir>/corrupt/` receives files that fail validation, so they
+ * never block the others.
+ *
+ * One file per accepted message, because creating, syncing and renaming
+ * a file is most of an accept's cost: two files per message took twice
+ * the CPU (docs/benchmarks.md).
  *
  * Accept steps, in order:
- *   1. write tmp/<id>.eml;
- *   2. fdatasync tmp/<id>.eml while tmp/<id>.json is written and
- *      fdatasynced, and wait for both;
- *   3. rename tmp/<id>.eml to <id>.eml, then tmp/<id>.json to <id>.json
- *      (the .json rename is the commit point: an .eml without a .json is
- *      an unfinished accept and is removed at start-up);
- *   4. fsync the queue directory, so both renames survive power loss.
+ *   1. write tmp/<id>.eml: the message, then its record and the footer;
+ *   2. fdatasync it;
+ *   3. rename it to <id>.eml (the commit point);
+ *   4. fsync the queue directory, so the rename survives power loss.
  * Several messages arriving together share one directory fsync (group
  * commit): a caller waits for the next fsync that starts after its
- * renames. The two fdatasyncs of step 2 are per file and not shared.
- * Overlapping them saves one disk flush of waiting per message, which a
- * device that sends one message at a time sees in every reply to DATA.
+ * rename.
  *
  * State updates write tmp/<id>.json.<n>, fdatasync, and rename it over
- * <id>.json. Removal unlinks <id>.json and then <id>.eml. Neither waits
- * for a directory fsync: after a power loss the older state comes back,
- * which can only cause one more delivery attempt (RFC 5321 section 6.1
- * accepts duplicates over losses).
+ * <id>.json. Removal unlinks <id>.eml and then <id>.json. A .json without
+ * its .eml is a removal cut short, deleted at the next start. Neither
+ * waits for a directory fsync: after a power loss the older state comes
+ * back, which can only cause one more delivery attempt (RFC 5321 section
+ * 6.1 accepts duplicates over losses).
  *
  * Throws SmtpReplyError (ESPOOL_WRITE, 452 4.3.1) when a write fails, after
  * removing what it had written.
  */
 import fsp from 'node:fs/promises';
 import fs, { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { SmtpReplyError } from './errors.ts';
@@ -141,18 +146,10 @@ export interface AcceptResult {
 
 export interface LoadResult {
   readonly records: QueueRecord[];
-  /** Records moved to corrupt/, with the reason. */
+  /** Messages moved to corrupt/, with the reason. */
   readonly corrupt: { id: string; reason: string }[];
-  /** Unfinished accepts removed (an .eml without its .json). */
+  /** Removals cut short: a .json without its .eml, deleted. */
   readonly orphans: string[];
-}
-
-/** A message file written in full but not yet synced, and what its scan found. */
-interface WrittenMessage {
-  readonly handle: SpoolFile;
-  readonly size: number;
-  readonly eightBit: boolean;
-  readonly subject: string;
 }
 
 /** Message bytes gathered before one write to the file. */
@@ -178,6 +175,8 @@ export class Spool {
   #syncRunning: Promise<void> | null = null;
   #syncQueued: Promise<void> | null = null;
   #updateCounter = 0;
+  /** Ids whose state is in a .json file, which remove() deletes too. */
+  readonly #recordFiles = new Set<string>();
 
   constructor(options: SpoolOptions) {
     this.queueDir = path.join(options.dataDir, 'queue');
@@ -212,23 +211,15 @@ export class Spool {
     body: AsyncIterable<Buffer> | Iterable<Buffer>,
   ): Promise<AcceptResult> {
     const tmpEml = path.join(this.tmpDir, `${fields.id}.eml`);
-    const tmpJson = path.join(this.tmpDir, `${fields.id}.json`);
 
     try {
-      const written = await this.#writeMessage(tmpEml, prefix, body);
-      const record: QueueRecord = {
-        ...fields,
-        size: written.size,
-        eightBit: written.eightBit,
-        subject: written.subject,
-      };
-      await settle([syncAndClose(written.handle), this.#writeFile(tmpJson, JSON.stringify(record))]);
+      const { handle, record } = await this.#writeMessage(tmpEml, fields, prefix, body);
+      await syncAndClose(handle);
       await this.#fs.rename(tmpEml, this.emlPath(fields.id));
-      await this.#fs.rename(tmpJson, this.jsonPath(fields.id));
       await this.syncQueueDirectory();
       return { record };
     } catch (error) {
-      await this.#removeQuietly([tmpEml, tmpJson, this.emlPath(fields.id), this.jsonPath(fields.id)]);
+      await this.#removeQuietly([tmpEml, this.emlPath(fields.id)]);
       // A reply chosen upstream (552 for an oversized message) stands.
       if (error instanceof SmtpReplyError) throw error;
       throw new SmtpReplyError(
@@ -242,16 +233,18 @@ export class Spool {
   }
 
   /**
-   * Writes the message file and returns it open and not yet synced. The
-   * Received: header and the body chunks are gathered into writes of at
-   * least WRITE_BATCH_BYTES (the last one may be shorter), because each
-   * write is a round trip to libuv's thread pool.
+   * Writes the message file, its record and the footer, and returns the
+   * file open and not yet synced. The Received: header and the body chunks
+   * are gathered into writes of at least WRITE_BATCH_BYTES (the last one
+   * may be shorter), because each write can be a round trip to libuv's
+   * thread pool.
    */
   async #writeMessage(
     filePath: string,
+    fields: NewRecord,
     prefix: Buffer,
     body: AsyncIterable<Buffer> | Iterable<Buffer>,
-  ): Promise<WrittenMessage> {
+  ): Promise<{ handle: SpoolFile; record: QueueRecord }> {
     const handle = await this.#fs.open(filePath, 'wx', 0o600);
     let batch: Buffer[] = [prefix];
     let batchBytes = prefix.length;
@@ -276,12 +269,15 @@ export class Spool {
           batchBytes = 0;
         }
       }
-      if (batchBytes > 0) await handle.write(Buffer.concat(batch, batchBytes));
+      const record: QueueRecord = { ...fields, size, eightBit, subject: readSubject(Buffer.concat(headerChunks)) };
+      const json = Buffer.from(JSON.stringify(record));
+      batch.push(json, recordFooter(json.length));
+      await handle.write(Buffer.concat(batch));
+      return { handle, record };
     } catch (error) {
       await handle.close();
       throw error;
     }
-    return { handle, size, eightBit, subject: readSubject(Buffer.concat(headerChunks)) };
   }
 
   async #writeFile(filePath: string, text: string): Promise<void> {
@@ -351,6 +347,7 @@ export class Spool {
     try {
       await this.#writeFile(tmp, JSON.stringify(record));
       await this.#fs.rename(tmp, this.jsonPath(record.id));
+      this.#recordFiles.add(record.id);
     } catch (error) {
       await this.#removeQuietly([tmp]);
       throw error;
@@ -358,18 +355,21 @@ export class Spool {
   }
 
   async remove(id: string): Promise<void> {
-    // The .json goes first: without it the .eml is an orphan, removed at
-    // the next start, never a message delivered twice.
-    await this.#fs.unlink(this.jsonPath(id));
+    // The .eml goes first: a .json left without it is deleted at the next
+    // start, while an .eml left alone would be delivered a second time.
     await this.#fs.unlink(this.emlPath(id));
+    if (this.#recordFiles.delete(id)) await this.#fs.unlink(this.jsonPath(id));
   }
 
-  openMessage(id: string): Readable {
-    return createReadStream(this.emlPath(id));
+  /** Streams the message's `size` bytes, without the record after them. */
+  openMessage(id: string, size: number): Readable {
+    if (size === 0) return Readable.from([]);
+    return createReadStream(this.emlPath(id), { end: size - 1 });
   }
 
-  async readMessage(id: string): Promise<Buffer> {
-    return this.#fs.readFile(this.emlPath(id));
+  async readMessage(id: string, size: number): Promise<Buffer> {
+    const file = await this.#fs.readFile(this.emlPath(id));
+    return file.subarray(0, size);
   }
 
   /** Reads every record back, moving damaged ones aside. */
@@ -382,39 +382,52 @@ export class Spool {
       else if (name.endsWith('.eml')) emlIds.add(name.slice(0, -4));
     }
 
+    const orphans: string[] = [];
+    for (const id of jsonIds) {
+      if (emlIds.has(id)) continue;
+      orphans.push(id);
+      await this.#removeQuietly([this.jsonPath(id)]);
+    }
+
     const records: QueueRecord[] = [];
     const corrupt: { id: string; reason: string }[] = [];
     // Reads run LOAD_CONCURRENCY at a time: one by one, a queue of 100,000
     // messages takes far longer to come back after a restart.
-    const ids = [...jsonIds];
+    const ids = [...emlIds];
     for (let start = 0; start < ids.length; start += LOAD_CONCURRENCY) {
       const batch = ids.slice(start, start + LOAD_CONCURRENCY);
-      const results = await Promise.all(batch.map((id) => this.#loadOne(id)));
+      const results = await Promise.all(batch.map((id) => this.#loadOne(id, jsonIds.has(id))));
       for (const [index, result] of results.entries()) {
         const id = batch[index]!;
-        if ('record' in result) records.push(result.record);
-        else {
+        if ('record' in result) {
+          records.push(result.record);
+          if (jsonIds.has(id)) this.#recordFiles.add(id);
+        } else {
           corrupt.push({ id, reason: result.reason });
           await this.moveAside(id);
         }
       }
     }
 
-    const orphans: string[] = [];
-    for (const id of emlIds) {
-      if (jsonIds.has(id)) continue;
-      orphans.push(id);
-      await this.#removeQuietly([this.emlPath(id)]);
-    }
-
     records.sort((a, b) => a.receivedAt - b.receivedAt || a.id.localeCompare(b.id));
     return { records, corrupt, orphans };
   }
 
-  async #loadOne(id: string): Promise<{ record: QueueRecord } | { reason: string }> {
+  /** Reads one message's latest record: its .json if it has one, else the one in its .eml. */
+  async #loadOne(id: string, hasRecordFile: boolean): Promise<{ record: QueueRecord } | { reason: string }> {
     let json: unknown;
+    let fileSize: number;
+    let trailerBytes = 0;
     try {
-      json = JSON.parse(await this.#fs.readFile(this.jsonPath(id), 'utf8'));
+      if (hasRecordFile) {
+        json = JSON.parse(await this.#fs.readFile(this.jsonPath(id), 'utf8'));
+        fileSize = (await this.#fs.stat(this.emlPath(id))).size;
+      } else {
+        const trailer = await readTrailer(this.emlPath(id));
+        json = JSON.parse(trailer.json);
+        fileSize = trailer.fileSize;
+        trailerBytes = trailer.bytes;
+      }
     } catch (error) {
       return { reason: `unreadable record: ${(error as Error).message}` };
     }
@@ -427,14 +440,11 @@ export class Spool {
     if (parsed.data.id !== id) {
       return { reason: `record id ${parsed.data.id} does not match its file name` };
     }
-
-    try {
-      const stat = await this.#fs.stat(this.emlPath(id));
-      if (stat.size !== parsed.data.size) {
-        return { reason: `message file is ${stat.size} bytes, the record says ${parsed.data.size}` };
-      }
-    } catch (error) {
-      return { reason: `message file missing: ${(error as NodeJS.ErrnoException).code}` };
+    // A .json record is checked against the message bytes only, because
+    // the .eml keeps its first record after them.
+    const expected = parsed.data.size + trailerBytes;
+    if (hasRecordFile ? fileSize < expected : fileSize !== expected) {
+      return { reason: `message file is ${fileSize} bytes, the record says ${parsed.data.size}` };
     }
     return { record: parsed.data };
   }
@@ -459,13 +469,39 @@ async function syncAndClose(handle: SpoolFile): Promise<void> {
   }
 }
 
-/**
- * Waits until every step has finished, then throws the first failure, so
- * that the clean-up after a failure never races a write still running.
- */
-async function settle(steps: Promise<void>[]): Promise<void> {
-  const results = await Promise.allSettled(steps);
-  for (const result of results) if (result.status === 'rejected') throw result.reason;
+/** Marks the end of an .eml's record; the record's length in bytes follows. */
+const RECORD_FOOTER_MARK = '\nrecord-length:';
+const RECORD_FOOTER_DIGITS = 10;
+const RECORD_FOOTER_BYTES = RECORD_FOOTER_MARK.length + RECORD_FOOTER_DIGITS + 1;
+
+/** Builds the footer after an .eml's record: `\nrecord-length:0000000123\n`. */
+function recordFooter(recordBytes: number): Buffer {
+  return Buffer.from(`${RECORD_FOOTER_MARK}${String(recordBytes).padStart(RECORD_FOOTER_DIGITS, '0')}\n`);
+}
+
+/** Reads the record at the end of an .eml, with the file's size and the bytes after the message. */
+async function readTrailer(emlPath: string): Promise<{ json: string; fileSize: number; bytes: number }> {
+  const handle = await fsp.open(emlPath, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size < RECORD_FOOTER_BYTES) throw new Error(`no record footer in a file of ${size} bytes`);
+    const footer = Buffer.alloc(RECORD_FOOTER_BYTES);
+    await handle.read(footer, 0, RECORD_FOOTER_BYTES, size - RECORD_FOOTER_BYTES);
+    const text = footer.toString('latin1');
+    const digits = text.slice(RECORD_FOOTER_MARK.length, -1);
+    if (!text.startsWith(RECORD_FOOTER_MARK) || !/^\d+$/.test(digits) || !text.endsWith('\n')) {
+      throw new Error('no record footer at the end of the message file');
+    }
+    const recordBytes = Number(digits);
+    if (recordBytes > size - RECORD_FOOTER_BYTES) {
+      throw new Error(`the footer gives a record of ${recordBytes} bytes in a file of ${size}`);
+    }
+    const record = Buffer.alloc(recordBytes);
+    await handle.read(record, 0, recordBytes, size - RECORD_FOOTER_BYTES - recordBytes);
+    return { json: record.toString('utf8'), fileSize: size, bytes: recordBytes + RECORD_FOOTER_BYTES };
+  } finally {
+    await handle.close();
+  }
 }
 
 /**

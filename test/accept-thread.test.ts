@@ -84,7 +84,7 @@ describe('the accept thread', () => {
 
     await waitUntil(() => relay.listQueue({ offset: 0, limit: 10 }).items.length === 1, 'the message in the queue view');
     expect(relay.listQueue({ offset: 0, limit: 10 }).items[0]?.id).toBe(id);
-    expect(await queueFiles(dataDir)).toEqual([`${id}.eml`, `${id}.json`]);
+    expect(await queueFiles(dataDir)).toEqual([`${id}.eml`]);
 
     await relay.stop();
     await expect(connectToRelay(listen)).rejects.toThrow(/ECONNREFUSED/);

@@ -166,7 +166,7 @@ describe('AUTH to the smart host', () => {
     await relay.serve.waitForLine(/535/);
     expect(fake.authAttempts[0]?.succeeded).toBe(false);
     expect(fake.receivedMessages).toHaveLength(0);
-    expect(await queueFiles(relay.dataDir)).toContain(`${id}.json`);
+    expect(await queueFiles(relay.dataDir)).toContain(`${id}.eml`);
     expect(await relay.serve.stop()).toBe(0);
     await expectSecretKept(relay);
   });

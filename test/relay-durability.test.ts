@@ -159,7 +159,8 @@ describe('crash and restart', () => {
     expect(waiting.fields.queued).toBe('0');
     const ids = await sendMessages(held.serve.port, 3, 'held');
     expect(await held.serve.stop()).toBe(0);
-    expect(await queueFiles(held.dataDir)).toHaveLength(6);
+    // One .eml per message: each holds its first record after the message.
+    expect(await queueFiles(held.dataDir)).toHaveLength(3);
 
     const fake = await startFake();
     const restarted = await startRelay({ fake, dataDir: held.dataDir });
@@ -190,7 +191,7 @@ describe('crash and restart', () => {
     // STOPPED reports what stays queued, and that is what the disk holds.
     const stillQueued = Number(stopped[0]?.fields.queued);
     expect(stillQueued).toBe(ids.length - deliveredFirst.size);
-    expect((await queueFiles(first.dataDir)).filter((name) => name.endsWith('.json'))).toHaveLength(stillQueued);
+    expect((await queueFiles(first.dataDir)).filter((name) => name.endsWith('.eml'))).toHaveLength(stillQueued);
 
     const last = await startRelay({ fake, dataDir: first.dataDir });
     expect(last.serve.events('STARTED')[0]?.fields.queued).toBe(String(stillQueued));
@@ -198,6 +199,17 @@ describe('crash and restart', () => {
     for (const [id, count] of deliveriesById(fake)) expect(count, `deliveries of ${id}`).toBe(1);
   });
 });
+
+/** Reads the record that the relay stored after the message in an .eml file. */
+async function recordInMessageFile(emlPath: string): Promise<Record<string, unknown>> {
+  // latin1 keeps one character per byte, so the footer's byte count indexes the text.
+  const text = await readFile(emlPath, 'latin1');
+  const footer = /\nrecord-length:(\d{10})\n$/.exec(text);
+  if (!footer) throw new Error(`no record footer in ${emlPath}`);
+  const length = Number(footer[1]);
+  const json = Buffer.from(text.slice(footer.index - length, footer.index), 'latin1').toString('utf8');
+  return JSON.parse(json) as Record<string, unknown>;
+}
 
 describe('damaged spool', () => {
   it('moves corrupt records aside', async () => {
@@ -207,12 +219,14 @@ describe('damaged spool', () => {
     const queueDir = join(held.dataDir, 'queue');
     const [garbage, truncated, badField, good] = ids as [string, string, string, string];
 
+    // A state file that is cut off, a message file without its end (so
+    // without its record), and a state file with an invalid field.
     await writeFile(join(queueDir, `${garbage}.json`), '{"version": 1, "id": ');
     await truncate(join(queueDir, `${truncated}.eml`), 10);
-    const record = JSON.parse(await readFile(join(queueDir, `${badField}.json`), 'utf8')) as Record<string, unknown>;
+    const record = await recordInMessageFile(join(queueDir, `${badField}.eml`));
     await writeFile(join(queueDir, `${badField}.json`), JSON.stringify({ ...record, recipients: [] }));
-    // An .eml without its record is an accept that never got its 250.
-    await appendFile(join(queueDir, 'ORPHAN0000000000.eml'), 'Subject: orphan\r\n\r\n');
+    // A state file without its message is a removal that was cut short.
+    await appendFile(join(queueDir, 'ORPHAN0000000000.json'), '{}');
 
     const fake = await startFake();
     const restarted = await startRelay({ fake, dataDir: held.dataDir });
@@ -226,7 +240,7 @@ describe('damaged spool', () => {
     await waitUntil(async () => (await queueFiles(held.dataDir)).length === 0, 'an empty queue');
     const moved = (await readdir(join(held.dataDir, 'corrupt'))).sort();
     expect(moved).toEqual(
-      [garbage, truncated, badField].flatMap((id) => [`${id}.eml`, `${id}.json`]).sort(),
+      [`${garbage}.eml`, `${garbage}.json`, `${truncated}.eml`, `${badField}.eml`, `${badField}.json`].sort(),
     );
     await delay(300);
     expect(fake.receivedMessages).toHaveLength(1);

@@ -65,13 +65,17 @@ describe.each(FILE_SYSTEMS)('Spool.accept with %s', (_name, base) => {
 
     const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE.subarray(0, 10), MESSAGE.subarray(10)]);
 
+    const message = Buffer.concat([RECEIVED, MESSAGE]);
     const eml = await readFile(spool.emlPath(id));
-    expect(eml.equals(Buffer.concat([RECEIVED, MESSAGE]))).toBe(true);
-    expect(record.size).toBe(eml.length);
+    expect(record.size).toBe(message.length);
+    expect(eml.subarray(0, record.size).equals(message)).toBe(true);
+    expect((await spool.readMessage(id, record.size)).equals(message)).toBe(true);
     expect(record.subject).toBe('Quarterly report');
     expect(record.eightBit).toBe(false);
-    expect(JSON.parse(await readFile(spool.jsonPath(id), 'utf8'))).toEqual(record);
-    expect(await listQueue(spool)).toEqual({ queue: [`${id}.eml`, `${id}.json`], tmp: [] });
+    // One file: the record follows the message, then the footer with its length.
+    const json = JSON.stringify(record);
+    expect(eml.subarray(record.size).toString()).toBe(`${json}\nrecord-length:${String(json.length).padStart(10, '0')}\n`);
+    expect(await listQueue(spool)).toEqual({ queue: [`${id}.eml`], tmp: [] });
     // Only the owner may read queued mail.
     expect((await stat(spool.emlPath(id))).mode & 0o777).toBe(0o600);
 
@@ -93,11 +97,7 @@ describe.each(FILE_SYSTEMS)('Spool.accept with %s', (_name, base) => {
     ['opening the message file', (call) => call.operation === 'open' && call.path.endsWith('.eml')],
     ['writing the message file', (call) => call.operation === 'write' && call.path.endsWith('.eml')],
     ['syncing the message file', (call) => call.operation === 'datasync' && call.path.endsWith('.eml')],
-    ['opening the record', (call) => call.operation === 'open' && call.path.endsWith('.json')],
-    ['writing the record', (call) => call.operation === 'write' && call.path.endsWith('.json')],
-    ['syncing the record', (call) => call.operation === 'datasync' && call.path.endsWith('.json')],
     ['renaming the message file', (call) => call.operation === 'rename' && call.path.endsWith('.eml')],
-    ['renaming the record', (call) => call.operation === 'rename' && call.path.endsWith('.json')],
     ['syncing the directory', (call) => call.operation === 'sync'],
   ];
 
@@ -147,7 +147,7 @@ describe.each(FILE_SYSTEMS)('Spool.accept with %s', (_name, base) => {
     const order: string[] = [];
     const logOrder = (call: FileSystemCall): boolean => {
       if (call.operation === 'sync') order.push('sync');
-      if (call.operation === 'rename' && call.path.endsWith('.json')) order.push(`commit ${call.path}`);
+      if (call.operation === 'rename' && call.path.endsWith('.eml')) order.push(`commit ${call.path}`);
       return false;
     };
     const fileSystem = faultyFileSystem(logOrder, base);
@@ -200,21 +200,38 @@ describe.each(FILE_SYSTEMS)('Spool.update and remove with %s', (_name, base) => 
     const id = newQueueId();
     const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE]);
 
+    await spool.update({ ...record, attempts: 1 });
     full = true;
     await expect(spool.update({ ...record, attempts: 5 })).rejects.toMatchObject({ code: 'ENOSPC' });
 
-    expect(JSON.parse(await readFile(spool.jsonPath(id), 'utf8'))).toEqual(record);
+    expect(JSON.parse(await readFile(spool.jsonPath(id), 'utf8'))).toEqual({ ...record, attempts: 1 });
     expect((await listQueue(spool)).tmp).toEqual([]);
+    expect((await spool.load()).records).toEqual([{ ...record, attempts: 1 }]);
   });
 
-  it('removes both files', async () => {
+  it('removes the message and its state file', async () => {
     const { spool } = await newSpool(base);
-    const id = newQueueId();
-    await spool.accept(fields(id), RECEIVED, [MESSAGE]);
+    const updated = newQueueId();
+    const { record } = await spool.accept(fields(updated), RECEIVED, [MESSAGE]);
+    await spool.update({ ...record, attempts: 1 });
+    const fresh = newQueueId();
+    await spool.accept(fields(fresh), RECEIVED, [MESSAGE]);
+    expect((await listQueue(spool)).queue).toEqual([`${updated}.eml`, `${updated}.json`, `${fresh}.eml`].sort());
 
-    await spool.remove(id);
+    await spool.remove(updated);
+    await spool.remove(fresh);
 
     expect(await listQueue(spool)).toEqual({ queue: [], tmp: [] });
+  });
+
+  it('prefers the state file to the accepted record', async () => {
+    const { spool } = await newSpool(base);
+    const id = newQueueId();
+    const { record } = await spool.accept(fields(id), RECEIVED, [MESSAGE]);
+
+    await spool.update({ ...record, attempts: 3, state: 'held' });
+
+    expect((await spool.load()).records).toEqual([{ ...record, attempts: 3, state: 'held' }]);
   });
 });
 
@@ -235,7 +252,7 @@ describe('Spool.load', () => {
       const { record } = await spool.accept(fields(newQueueId(Date.now() + index)), RECEIVED, [MESSAGE]);
       accepted.push(record);
     }
-    const [garbage, invalid, renamed, truncated, missing, good] = accepted.map((record) => record.id) as [
+    const [garbage, invalid, renamed, truncated, footless, good] = accepted.map((record) => record.id) as [
       string,
       string,
       string,
@@ -243,28 +260,31 @@ describe('Spool.load', () => {
       string,
       string,
     ];
+    // State files (.json) that are damaged, or that no longer fit their message.
     await writeFile(spool.jsonPath(garbage), 'not json at all');
     await writeFile(spool.jsonPath(invalid), JSON.stringify({ ...accepted[1], state: 'lost' }));
     await writeFile(spool.jsonPath(renamed), JSON.stringify({ ...accepted[2], id: 'OTHER000000000' }));
+    await writeFile(spool.jsonPath(truncated), JSON.stringify(accepted[3]));
     await writeFile(spool.emlPath(truncated), 'Subject: cut');
-    await spool.remove(missing).catch(() => undefined);
-    await writeFile(spool.jsonPath(missing), JSON.stringify(accepted[4]));
-    // An .eml without a record is an accept that never got its 250.
-    await writeFile(spool.emlPath('ORPHAN00000000'), MESSAGE);
+    // A message file whose end, with the record, is gone.
+    const eml = await readFile(spool.emlPath(footless));
+    await writeFile(spool.emlPath(footless), eml.subarray(0, eml.length - 5));
+    // A state file without its message is a removal that was cut short.
+    await writeFile(spool.jsonPath('ORPHAN00000000'), JSON.stringify(accepted[5]));
 
     const loaded = await spool.load();
 
     expect(loaded.records.map((record) => record.id)).toEqual([good]);
     const reasons = Object.fromEntries(loaded.corrupt.map((item) => [item.id, item.reason]));
-    expect(Object.keys(reasons).sort()).toEqual([garbage, invalid, renamed, truncated, missing].sort());
+    expect(Object.keys(reasons).sort()).toEqual([garbage, invalid, renamed, truncated, footless].sort());
     expect(reasons[garbage]).toMatch(/^unreadable record/);
     expect(reasons[invalid]).toMatch(/^invalid record: state/);
     expect(reasons[renamed]).toMatch(/does not match its file name/);
     expect(reasons[truncated]).toMatch(/message file is 12 bytes/);
-    expect(reasons[missing]).toMatch(/message file missing: ENOENT/);
+    expect(reasons[footless]).toMatch(/^unreadable record: no record footer/);
     expect(loaded.orphans).toEqual(['ORPHAN00000000']);
 
-    expect((await listQueue(spool)).queue).toEqual([`${good}.eml`, `${good}.json`]);
+    expect((await listQueue(spool)).queue).toEqual([`${good}.eml`]);
     const corrupt = (await readdir(join(dataDir, 'corrupt'))).sort();
     expect(corrupt).toEqual(
       [
@@ -276,7 +296,7 @@ describe('Spool.load', () => {
         `${renamed}.json`,
         `${truncated}.eml`,
         `${truncated}.json`,
-        `${missing}.json`,
+        `${footless}.eml`,
       ].sort(),
     );
   });
