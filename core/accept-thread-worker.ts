@@ -18,8 +18,18 @@ const port = parentPort;
 if (!port) throw new Error('accept-thread-worker.ts runs only as a worker thread');
 const data = workerData as AcceptThreadData;
 
+// Messages of one event-loop turn go in one postMessage, because under
+// load several accepts finish per turn and each post has a fixed cost.
+let outbox: AcceptThreadMessage[] = [];
+
 function send(message: AcceptThreadMessage): void {
-  port!.postMessage(message);
+  outbox.push(message);
+  if (outbox.length > 1) return;
+  queueMicrotask(() => {
+    const messages = outbox;
+    outbox = [];
+    port!.postMessage(messages);
+  });
 }
 
 // Started from the relay's clock at spawn, not at this line: loading the
@@ -41,7 +51,10 @@ const listener = new Listener({
 
 port.on('message', (message: { type: string }) => {
   if (message.type !== 'close') return;
-  void listener.close().then(() => send({ type: 'closed' }));
+  void listener
+    .close()
+    .then(() => spool.close())
+    .then(() => send({ type: 'closed' }));
 });
 
 listener.listen().then(

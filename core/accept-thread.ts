@@ -37,7 +37,7 @@ export interface AcceptThreadData {
   readonly spawnedAt: number;
 }
 
-/** Messages from the worker to the main thread. */
+/** Messages from the worker to the main thread, posted in arrays of one event-loop turn. */
 export type AcceptThreadMessage =
   | { readonly type: 'listening'; readonly address: { host: string; port: number } }
   | { readonly type: 'failed'; readonly message: string; readonly code: string | undefined }
@@ -91,7 +91,7 @@ export class AcceptThread {
 
     return new Promise((resolve, reject) => {
       let started = false;
-      worker.on('message', (message: AcceptThreadMessage) => {
+      const receive = (message: AcceptThreadMessage): void => {
         switch (message.type) {
           case 'event':
             options.bus.publish(message.event);
@@ -112,7 +112,8 @@ export class AcceptThread {
             void worker.terminate();
             break;
         }
-      });
+      };
+      worker.on('message', (messages: AcceptThreadMessage[]) => messages.forEach(receive));
       worker.on('error', (error) => {
         if (!started) {
           reject(error);

@@ -358,6 +358,7 @@ export class Relay {
     this.feedback.stop();
     await Promise.all([this.#listener?.close(), this.scheduler.stop(STOP_GRACE_MS)]);
     this.bus.emit('STOPPED', { queued: this.queue.size });
+    await this.spool.close();
     await this.#log?.close();
   }
 }

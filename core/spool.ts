@@ -163,7 +163,22 @@ const EIGHT_BIT = /[\x80-\xff]/;
 /** Makes a queue id that sorts by arrival time: 9 base-36 time digits and 10 hex digits. */
 export function newQueueId(now: number = Date.now()): string {
   const time = now.toString(36).toUpperCase().padStart(9, '0');
-  return time + crypto.randomBytes(5).toString('hex').toUpperCase();
+  return time + randomHex(5).toUpperCase();
+}
+
+// Random bytes for queue ids, drawn in blocks: one call to the system's
+// generator per 1,024 ids, because each call costs far more than copying.
+const RANDOM_POOL = Buffer.alloc(5 * 1024);
+let randomPoolOffset = RANDOM_POOL.length;
+
+function randomHex(bytes: number): string {
+  if (randomPoolOffset + bytes > RANDOM_POOL.length) {
+    crypto.randomFillSync(RANDOM_POOL);
+    randomPoolOffset = 0;
+  }
+  const hex = RANDOM_POOL.toString('hex', randomPoolOffset, randomPoolOffset + bytes);
+  randomPoolOffset += bytes;
+  return hex;
 }
 
 export class Spool {
@@ -175,6 +190,7 @@ export class Spool {
   #syncRunning: Promise<void> | null = null;
   #syncQueued: Promise<void> | null = null;
   #updateCounter = 0;
+  #directory: Promise<SpoolFile> | null = null;
   /** Ids whose state is in a .json file, which remove() deletes too. */
   readonly #recordFiles = new Set<string>();
 
@@ -331,13 +347,24 @@ export class Spool {
     return queued;
   }
 
+  /** fsyncs the queue directory through one handle kept open, instead of an open and close each time. */
   async #fsyncDirectory(): Promise<void> {
-    const handle = await this.#fs.open(this.queueDir, 'r');
+    const opening = (this.#directory ??= Promise.resolve(this.#fs.open(this.queueDir, 'r')));
     try {
-      await handle.sync();
-    } finally {
-      await handle.close();
+      await (await opening).sync();
+    } catch (error) {
+      // The next fsync starts from a fresh handle.
+      if (this.#directory === opening) this.#directory = null;
+      await opening.then((handle) => handle.close()).catch(() => undefined);
+      throw error;
     }
+  }
+
+  /** Closes the queue directory's handle. The spool opens it again if it is used. */
+  async close(): Promise<void> {
+    const opening = this.#directory;
+    this.#directory = null;
+    if (opening) await opening.then((handle) => handle.close()).catch(() => undefined);
   }
 
   /** Rewrites a record atomically. */
