@@ -83,7 +83,7 @@ export async function openWithRewrittenFrom(
 
   const text = head.toString('latin1');
   const match = /\r?\n\r?\n/.exec(text);
-  // The .eml holds its queue record after the message, so reads stop at `size`.
+  // The .eml contains its queue record after the message, so reads stop at `size`.
   if (!match) return { stream: fs.createReadStream(emlPath, { end: size - 1 }), size };
 
   const headerEnd = match.index + match[0].length;

@@ -56,7 +56,7 @@ import type { QueueRecord } from './queue-record.ts';
 
 type Awaitable<T> = T | Promise<T>;
 
-/** An open file, as the spool uses it. fs/promises' FileHandle is one. */
+/** An open file, as the spool uses it. An fs/promises FileHandle is one. */
 export interface SpoolFile {
   write(data: Buffer | string): Awaitable<unknown>;
   datasync(): Promise<void>;
@@ -76,7 +76,7 @@ export interface SpoolFileSystem {
   rm: typeof fsp.rm;
 }
 
-/** Every call on libuv's thread pool: the main thread never blocks on the disk. */
+/** Runs every call on libuv's thread pool, so the calling thread does not wait for the disk. */
 export const asyncFileSystem: SpoolFileSystem = {
   open: (filePath, flags, mode) => fsp.open(filePath, flags, mode),
   rename: fsp.rename,
@@ -116,12 +116,14 @@ class SyncStepFile implements SpoolFile {
 }
 
 /**
- * Open, write, close, rename and unlink run synchronously; only the
+ * Runs open, write, close, rename and unlink synchronously. Only the
  * flushes (fdatasync, fsync) go to libuv's thread pool, where several can
- * wait on the disk at once. A thread-pool round trip costs far more CPU
- * than one of these short calls (docs/benchmarks.md), so this suits the
- * accept thread, whose only other work is SMTP with devices. On the main
- * thread the blocking would hold up the deliveries and the console too.
+ * wait on the disk at once.
+ *
+ * A thread-pool round trip costs more CPU than one of these short calls
+ * (docs/benchmarks.md). That suits the accept thread, whose only other
+ * work is SMTP with devices. On the main thread the waits would also
+ * delay the deliveries and the console.
  */
 export const syncStepFileSystem: SpoolFileSystem = {
   ...asyncFileSystem,

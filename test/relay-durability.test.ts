@@ -159,7 +159,7 @@ describe('crash and restart', () => {
     expect(waiting.fields.queued).toBe('0');
     const ids = await sendMessages(held.serve.port, 3, 'held');
     expect(await held.serve.stop()).toBe(0);
-    // One .eml per message: each holds its first record after the message.
+    // One .eml per message: each contains its first record after the message.
     expect(await queueFiles(held.dataDir)).toHaveLength(3);
 
     const fake = await startFake();
