@@ -11,7 +11,8 @@ export type RelayErrorCode =
   | 'ESPOOL_CORRUPT'
   | 'ETOO_LARGE'
   | 'ERELAY_DENIED'
-  | 'ETLS_CERT';
+  | 'ETLS_CERT'
+  | 'EDATA_DIR_IN_USE';
 
 export class RelayError extends Error {
   readonly code: RelayErrorCode;

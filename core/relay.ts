@@ -24,6 +24,7 @@ import { AllowedNetworks } from './networks.ts';
 import { loadOrCreateCertificate } from './tls-certificate.ts';
 import { Listener } from './listener.ts';
 import { AcceptThread } from './accept-thread.ts';
+import { DataDirLock } from './data-dir-lock.ts';
 import type { QueueRecord } from './queue-record.ts';
 import { QueueManager } from './queue-manager.ts';
 import { Scheduler } from './scheduler.ts';
@@ -90,6 +91,7 @@ export class Relay {
   #smarthostCa: string | null = null;
   #listener: AcceptSide | null = null;
   #log: ActivityLog | null = null;
+  #lock: DataDirLock | null = null;
   #stopped: Promise<void> | null = null;
 
   private constructor(options: RelayOptions) {
@@ -136,23 +138,41 @@ export class Relay {
 
   static async start(options: RelayOptions): Promise<Relay> {
     await fs.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+    const lock = await DataDirLock.acquire(options.dataDir);
     const relay = new Relay(options);
+    relay.#lock = lock;
     relay.#log = new ActivityLog(relay.bus, {
       logDir: path.join(options.dataDir, 'logs'),
       echo: options.echo,
     });
-    await relay.#start(options);
+    try {
+      await relay.#start(options);
+    } catch (error) {
+      await relay.#abandonStart();
+      throw error;
+    }
     return relay;
+  }
+
+  /** Undoes a start that failed (a listen error, say), so the data folder is free again. */
+  async #abandonStart(): Promise<void> {
+    if (this.#queueAgeTimer) clearInterval(this.#queueAgeTimer);
+    this.feedback.stop();
+    await this.scheduler.stop(0);
+    await this.spool.close();
+    await this.#log?.close();
+    await this.#lock?.release();
   }
 
   async #start(options: RelayOptions): Promise<void> {
     const settings = this.#settings;
     if (settings.smarthostCa) this.#smarthostCa = readCaFile(settings.smarthostCa);
 
+    // Delivery waits for the listener: a listen error (another relay on
+    // the port) must stop the start before any message goes out.
+    this.scheduler.hold();
     await this.spool.init();
     await this.queue.load();
-    // Delivery starts as soon as the queue is loaded; STARTED reports what
-    // the restart found, not what is left once the listener is up.
     const loaded = this.queue.size;
 
     const certificate = await loadOrCreateCertificate({
@@ -198,6 +218,7 @@ export class Relay {
       allow: networks.cidrs.join(','),
       'data-dir': options.dataDir,
     });
+    this.scheduler.release();
     this.#queueAgeTimer = setInterval(() => this.#checkQueueAge(), QUEUE_AGE_CHECK_MS);
     this.#queueAgeTimer.unref();
     if (!settings.smarthost) {
@@ -360,6 +381,7 @@ export class Relay {
     this.bus.emit('STOPPED', { queued: this.queue.size });
     await this.spool.close();
     await this.#log?.close();
+    await this.#lock?.release();
   }
 }
 

@@ -154,6 +154,7 @@ export class Scheduler {
   #timerDueAt = Infinity;
   #budgetTimer: NodeJS.Timeout | null = null;
   #stopping = false;
+  #holding = false;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -260,7 +261,7 @@ export class Scheduler {
   /** Opens sessions while ready mail outnumbers the sessions that could take it. */
   pump(): void {
     const config = this.#options.smartHost();
-    if (this.#stopping || config === null || this.#options.feedback.paused) return;
+    if (this.#holding || this.#stopping || config === null || this.#options.feedback.paused) return;
     if (this.readyCount === 0) return;
 
     // Opening a session only to wait for the budget would hold the smart
@@ -434,6 +435,16 @@ export class Scheduler {
     const ids: string[] = [];
     for (let id = this.#takeReady(); id !== undefined; id = this.#takeReady()) ids.push(id);
     if (ids.length > 0) await this.#options.agent.connectFailed(ids, failure);
+  }
+
+  /** Opens no sessions until release(); messages still become due meanwhile. */
+  hold(): void {
+    this.#holding = true;
+  }
+
+  release(): void {
+    this.#holding = false;
+    this.pump();
   }
 
   /**

@@ -211,6 +211,40 @@ async function recordInMessageFile(emlPath: string): Promise<Record<string, unkn
   return JSON.parse(json) as Record<string, unknown>;
 }
 
+describe('one relay per data folder', () => {
+  it('refuses a second relay on a folder in use', async () => {
+    const held = await startRelay({ fake: null });
+    const ids = await sendMessages(held.serve.port, 5, 'locked');
+    const fake = await startFake();
+
+    // A second relay on the same folder, with a smart host, must neither
+    // deliver nor delete the first one's mail.
+    const second = startRelay({ fake, dataDir: held.dataDir });
+    await expect(second).rejects.toThrow(new RegExp(`another relay \\(process ${held.serve.pid}\\) is using the data folder`));
+    await delay(300);
+    expect(fake.receivedMessages).toHaveLength(0);
+    expect(await queueFiles(held.dataDir)).toHaveLength(5);
+
+    // Once the first stops, the folder is free, and the rest is delivered.
+    expect(await held.serve.stop()).toBe(0);
+    await startRelay({ fake, dataDir: held.dataDir });
+    await fake.waitForMessages(5);
+    expect([...deliveriesById(fake).keys()].sort()).toEqual([...ids].sort());
+  });
+
+  it('takes over the lock of a relay that was killed', async () => {
+    const first = await startRelay({ fake: null });
+    const ids = await sendMessages(first.serve.port, 2, 'stale');
+    await first.serve.kill9();
+    expect(await readFile(join(first.dataDir, 'relay.lock'), 'utf8')).toBe(`${first.serve.pid}\n`);
+
+    const fake = await startFake();
+    await startRelay({ fake, dataDir: first.dataDir });
+    await fake.waitForMessages(2);
+    expect([...deliveriesById(fake).keys()].sort()).toEqual([...ids].sort());
+  });
+});
+
 describe('damaged spool', () => {
   it('moves corrupt records aside', async () => {
     const held = await startRelay({ fake: null });
