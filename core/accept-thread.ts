@@ -13,7 +13,9 @@
  *   main -> worker  "close".
  * Events keep the time the worker gave them. The worker's clock is the
  * relay's clock at spawn plus the monotonic time elapsed since, so the two
- * threads agree (clock.ts).
+ * threads agree (clock.ts). The log can still show a worker's line a few
+ * ms after a later line of the main thread. A message's QUEUED line
+ * always comes before its SENT line.
  *
  * A worker that fails to start rejects start() with the listener's error
  * (an address in use, say). A worker that dies later takes the process
@@ -59,7 +61,10 @@ export interface AcceptThreadOptions extends Omit<AcceptThreadData, 'spawnedAt'>
  */
 function workerSource(): string {
   const entry = new URL('./accept-thread-worker.ts', import.meta.url).href;
-  return `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
+  // Resolved here, from this file: the worker's own code resolves bare
+  // names from the current directory, which need not be the project's.
+  const tsx = import.meta.resolve('tsx/esm/api');
+  return `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`;
 }
 
 export class AcceptThread {
