@@ -232,6 +232,12 @@ export class SmartHostSession {
     message.once('end', () => {
       streamed = true;
     });
+    // A message file that cannot be read (deleted by hand, a disk error)
+    // fails in the middle of DATA, while the smart host still reads data.
+    let unreadable = false;
+    message.once('error', () => {
+      unreadable = true;
+    });
     return new Promise((resolve, reject) => {
       this.#connection.send(
         {
@@ -243,6 +249,13 @@ export class SmartHostSession {
         message,
         (error, info) => {
           if (error) {
+            if (unreadable) {
+              // An RSET now would count as message data, and the session
+              // would wait out the reply timeout. Drop the connection.
+              this.#connection.close();
+              reject(failureFrom(error, true));
+              return;
+            }
             this.#settleFailure(error, message, streamed, resolve, reject);
             return;
           }

@@ -5,7 +5,7 @@
 // the message is deferred, retried with exponential backoff, and arrives
 // once the smart host works again. The relay runs in process with
 // jitter turned off (random = 0), so each backoff is exact.
-import { writeFile } from 'node:fs/promises';
+import { unlink, writeFile } from 'node:fs/promises';
 import { createServer, createConnection } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { join } from 'node:path';
@@ -215,6 +215,27 @@ describe('smart host drops or stalls', () => {
 
     await expectDeliveredOnce(harness, fake, id);
     expect(fake.messages[0]?.raw.length).toBeGreaterThan(2_000_000);
+  });
+
+  it('unreadable message file: connection dropped, rest sent', async () => {
+    // One connection at a time and a long reply timeout: had the session
+    // been kept after the failed read, the next message would wait a minute.
+    const fake = await startFake();
+    const harness = await startTestRelay(fake, { maxConnections: 1, replyTimeoutSeconds: 60 });
+    harness.relay.pause();
+    const lost = await submit(harness, 'lost@example.test');
+    const kept = [await submit(harness, 'kept1@example.test'), await submit(harness, 'kept2@example.test')];
+    await unlink(join(harness.relay.dataDir, 'queue', `${lost}.eml`));
+
+    const startedAt = Date.now();
+    harness.relay.resume();
+    const [deferred] = await waitForEvent(harness, 'DEFERRED');
+    expect(deferred?.fields.id).toBe(lost);
+    expect(String(deferred?.fields.reply)).toMatch(/ENOENT/);
+    await waitForEvent(harness, 'SENT', 2);
+    expect(Date.now() - startedAt).toBeLessThan(10_000);
+    expect(fake.messages.map((message) => receivedQueueId(message.raw)).sort()).toEqual([...kept].sort());
+    expect(fake.connectionsOpened).toBe(2);
   });
 
   it('silent after the dot: unknown outcome, longer wait', async () => {
