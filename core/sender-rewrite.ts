@@ -10,8 +10,7 @@
  * off unless the user turns it on.
  */
 import fs from 'node:fs';
-import { PassThrough } from 'node:stream';
-import type { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 
 /** Header sections longer than this are relayed without header rewriting. */
 const MAX_HEADER_BYTES = 256 * 1024;
@@ -83,8 +82,15 @@ export async function openWithRewrittenFrom(
 
   const text = head.toString('latin1');
   const match = /\r?\n\r?\n/.exec(text);
-  // The .eml contains its queue record after the message, so reads stop at `size`.
-  if (!match) return { stream: fs.createReadStream(emlPath, { end: size - 1 }), size };
+  if (!match) {
+    // A message of headers only, read whole: all of it is the header section.
+    if (head.length === size) {
+      const rewritten = Buffer.from(rewriteFromHeader(text, newFrom), 'latin1');
+      return { stream: Readable.from([rewritten]), size: rewritten.length };
+    }
+    // The .eml contains its queue record after the message, so reads stop at `size`.
+    return { stream: fs.createReadStream(emlPath, { end: size - 1 }), size };
+  }
 
   const headerEnd = match.index + match[0].length;
   const lastLineEnd = match.index + (match[0].startsWith('\r\n') ? 2 : 1);

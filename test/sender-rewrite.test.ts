@@ -2,7 +2,9 @@
 // the sender: the envelope sender alone by default, the From: header too
 // when asked, and never the null sender of a DSN.
 import { afterEach, describe, expect, it } from 'vitest';
-import { envelopeSender, rewriteFromHeader } from '../core/sender-rewrite.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { envelopeSender, openWithRewrittenFrom, rewriteFromHeader } from '../core/sender-rewrite.ts';
 import { startFakeSmartHost } from './support/fake-smarthost.ts';
 import type { FakeSmartHost, FakeSmartHostOptions } from './support/fake-smarthost.ts';
 import { startRelay, submitMessages } from './support/throttling-harness.ts';
@@ -164,6 +166,32 @@ describe('rewriteFromHeader', () => {
     const headers = 'Subject: x\r\nTo: <a@dest.test>\r\n';
 
     expect(rewriteFromHeader(headers, ACCOUNT)).toBe(headers);
+  });
+});
+
+describe('openWithRewrittenFrom', () => {
+  // The spool keeps the queue record after the message's `size` bytes.
+  const TRAILER = '{"record":"not part of the message"}\nrecord-length:0000000036\n';
+
+  async function readRewritten(message: string): Promise<string> {
+    const file = join(await createTempDir('rewrite-file'), 'message.eml');
+    await writeFile(file, message + TRAILER, 'latin1');
+    const { stream, size } = await openWithRewrittenFrom(file, Buffer.byteLength(message, 'latin1'), ACCOUNT);
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString('latin1');
+    expect(Buffer.byteLength(text, 'latin1')).toBe(size);
+    return text;
+  }
+
+  it('stops at the end of the message', async () => {
+    const text = await readRewritten(`From: ${ORIGINAL_FROM}\r\nSubject: scan\r\n\r\npage 1\r\n`);
+    expect(text).toBe(`From: <${ACCOUNT}>\r\nReply-To: ${ORIGINAL_FROM}\r\nSubject: scan\r\n\r\npage 1\r\n`);
+  });
+
+  it('rewrites a message of headers only', async () => {
+    const text = await readRewritten(`Subject: headers only\r\nFrom: ${ORIGINAL_FROM}\r\n`);
+    expect(text).toBe(`Subject: headers only\r\nFrom: <${ACCOUNT}>\r\nReply-To: ${ORIGINAL_FROM}\r\n`);
   });
 });
 
