@@ -1,8 +1,9 @@
 /**
- * The queue record: a message's envelope and delivery state, stored as
- * `<id>.json` next to the message bytes in `<id>.eml` (see spool.ts for
- * the on-disk steps). The schema validates records read back from disk,
- * so a damaged file is detected rather than half-used.
+ * The queue record: a message's envelope and delivery state. The record
+ * of the accept is stored after the message bytes in `<id>.eml`, and
+ * every later state in `<id>.json` (see spool.ts for the on-disk steps).
+ * The schema validates records read back from disk, so a damaged file is
+ * detected rather than half-used.
  */
 import { z } from 'zod';
 
@@ -22,7 +23,7 @@ export const queueRecordSchema = z.object({
   /** Envelope sender; the empty string is the null sender `<>`. */
   from: z.string(),
   recipients: z.array(recipientSchema).min(1),
-  /** Size of the `.eml` file in bytes, the Received: header included. */
+  /** Size of the message in bytes, the Received: header included: the first `size` bytes of the `.eml`. */
   size: z.number().int().nonnegative(),
   receivedAt: z.number(),
   client: z.object({

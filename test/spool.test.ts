@@ -4,7 +4,7 @@
 // damaged files.
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { SmtpReplyError } from '../core/errors.ts';
 import { EventBus } from '../core/events.ts';
 import type { RelayEvent } from '../core/events.ts';
@@ -42,12 +42,19 @@ function fields(id: string, receivedAt = Date.now()): NewRecord {
   };
 }
 
+// Each spool keeps its queue directory open for the fsyncs until closed.
+const spools: Spool[] = [];
+afterEach(async () => {
+  await Promise.all(spools.splice(0).map((spool) => spool.close()));
+});
+
 async function newSpool(fileSystem?: SpoolFileSystem) {
   const dataDir = await createTempDir('spool');
   const bus = new EventBus();
   const events: RelayEvent[] = [];
   bus.subscribe((event) => events.push(event));
   const spool = new Spool({ dataDir, fileSystem, bus });
+  spools.push(spool);
   await spool.init();
   return { dataDir, spool, events };
 }
