@@ -114,12 +114,19 @@ export class SmartHostSession {
   readonly #connection: SMTPConnection;
   #closed = false;
   readonly #closedPromise: Promise<void>;
+  /** Fails the transaction in flight; set while send() waits for nodemailer. */
+  #abandonSend: (() => void) | null = null;
 
   private constructor(connection: SMTPConnection) {
     this.#connection = connection;
     this.#closedPromise = new Promise((resolve) => {
       connection.once('end', () => {
         this.#closed = true;
+        // nodemailer 10 does not call back a send whose connection was
+        // closed by close(), as on a stop, so the send would wait forever.
+        // Other closes (a time-out, say) call back with their own reason
+        // first, which clears #abandonSend.
+        setImmediate(() => this.#abandonSend?.());
         resolve();
       });
     });
@@ -239,6 +246,13 @@ export class SmartHostSession {
       unreadable = true;
     });
     return new Promise((resolve, reject) => {
+      this.#abandonSend = () => {
+        this.#abandonSend = null;
+        const closed = Object.assign(new Error('Connection closed before the smart host replied'), {
+          code: 'ECONNECTION',
+        }) as NodemailerError;
+        this.#settleFailure(closed, message, streamed, resolve, reject);
+      };
       this.#connection.send(
         {
           from: envelope.from === '' ? false : envelope.from,
@@ -248,6 +262,7 @@ export class SmartHostSession {
         },
         message,
         (error, info) => {
+          this.#abandonSend = null;
           if (error) {
             if (unreadable) {
               // An RSET now would count as message data, and the session

@@ -15,7 +15,7 @@ import { Relay } from '../core/relay.ts';
 import type { Settings } from '../core/settings.ts';
 import { startFakeSmartHost } from './support/fake-smarthost.ts';
 import type { FakeSmartHost, FakeSmartHostOptions } from './support/fake-smarthost.ts';
-import { queueFiles, receivedQueueId, submitMessage, waitUntil } from './support/relay-harness.ts';
+import { delay, queueFiles, receivedQueueId, submitMessage, waitUntil } from './support/relay-harness.ts';
 import { describeEvents, testSettings } from './support/throttling-harness.ts';
 import { useTempDirs } from './support/tmp.ts';
 
@@ -260,6 +260,22 @@ describe('smart host drops or stalls', () => {
     // RFC 5321 section 6.1 accepts over a possible loss.
     expect(fake.receivedMessages.map((message) => message.outcome)).toEqual(['silent', 'accepted']);
     await expectDeliveredOnce(harness, fake, id);
+  });
+
+  it('silent after the dot at a stop: stops, keeps it', async () => {
+    // A reply timeout longer than the stop's grace, so the stop cuts the
+    // session off while it waits for the reply.
+    const fake = await startFake({ onData: () => ({ action: 'silent' }) });
+    const harness = await startTestRelay(fake, { replyTimeoutSeconds: 60 });
+    const id = await submit(harness, 'silent@example.test');
+    await waitUntil(() => fake.receivedMessages.length === 1, 'the message at the smart host');
+
+    const stopped = harness.relay.stop().then(() => 'stopped');
+    const timeout = delay(20_000).then(() => 'still running');
+    expect(await Promise.race([stopped, timeout])).toBe('stopped');
+    expect(harness.of('STOPPED')).toHaveLength(1);
+    expect(harness.of('STOPPED')[0]?.fields.queued).toBe(1);
+    expect(await queueFiles(harness.relay.dataDir)).toContain(`${id}.eml`);
   });
 
   it('silent at MAIL FROM: reply timeout, normal backoff', async () => {
