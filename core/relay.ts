@@ -156,9 +156,13 @@ export class Relay {
 
   /** Undoes a start that failed (a listen error, say), so the data folder is free again. */
   async #abandonStart(): Promise<void> {
-    if (this.#queueAgeTimer) clearInterval(this.#queueAgeTimer);
     this.feedback.stop();
     await this.scheduler.stop(0);
+    await this.#closeFiles();
+  }
+
+  /** Closes the queue directory's handle and the log, and frees the data folder. */
+  async #closeFiles(): Promise<void> {
     await this.spool.close();
     await this.#log?.close();
     await this.#lock?.release();
@@ -173,7 +177,6 @@ export class Relay {
     this.scheduler.hold();
     await this.spool.init();
     await this.queue.load();
-    const loaded = this.queue.size;
 
     const certificate = await loadOrCreateCertificate({
       dataDir: options.dataDir,
@@ -214,7 +217,7 @@ export class Relay {
       listen: formatHostPort(address),
       smarthost: settings.smarthost ? formatHostPort(settings.smarthost) : 'none',
       security: settings.security,
-      queued: loaded,
+      queued: this.queue.size,
       allow: networks.cidrs.join(','),
       'data-dir': options.dataDir,
     });
@@ -379,9 +382,7 @@ export class Relay {
     this.feedback.stop();
     await Promise.all([this.#listener?.close(), this.scheduler.stop(STOP_GRACE_MS)]);
     this.bus.emit('STOPPED', { queued: this.queue.size });
-    await this.spool.close();
-    await this.#log?.close();
-    await this.#lock?.release();
+    await this.#closeFiles();
   }
 }
 

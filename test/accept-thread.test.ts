@@ -1,5 +1,5 @@
 // The listener on its own worker thread, as `serve` runs it. The relay
-// runs in process here, so the test sees its event bus and queue: every
+// runs in process here, so the test reads its event bus and queue: every
 // message accepted on the worker reaches the main thread's queue, is
 // logged with the relay's clock and delivered; stop() ends the worker;
 // and a port in use fails the start with the listener's own error.

@@ -213,21 +213,21 @@ async function recordInMessageFile(emlPath: string): Promise<Record<string, unkn
 
 describe('one relay per data folder', () => {
   it('refuses a second relay on a folder in use', async () => {
-    const held = await startRelay({ fake: null });
-    const ids = await sendMessages(held.serve.port, 5, 'locked');
+    const first = await startRelay({ fake: null });
+    const ids = await sendMessages(first.serve.port, 5, 'locked');
     const fake = await startFake();
 
     // A second relay on the same folder, with a smart host, must neither
     // deliver nor delete the first one's mail.
-    const second = startRelay({ fake, dataDir: held.dataDir });
-    await expect(second).rejects.toThrow(new RegExp(`another relay \\(process ${held.serve.pid}\\) is using the data folder`));
+    const second = startRelay({ fake, dataDir: first.dataDir });
+    await expect(second).rejects.toThrow(new RegExp(`another relay \\(process ${first.serve.pid}\\) is using the data folder`));
     await delay(300);
     expect(fake.receivedMessages).toHaveLength(0);
-    expect(await queueFiles(held.dataDir)).toHaveLength(5);
+    expect(await queueFiles(first.dataDir)).toHaveLength(5);
 
     // Once the first stops, the folder is free, and the rest is delivered.
-    expect(await held.serve.stop()).toBe(0);
-    await startRelay({ fake, dataDir: held.dataDir });
+    expect(await first.serve.stop()).toBe(0);
+    await startRelay({ fake, dataDir: first.dataDir });
     await fake.waitForMessages(5);
     expect([...deliveriesById(fake).keys()].sort()).toEqual([...ids].sort());
   });
